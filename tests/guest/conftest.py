@@ -1,0 +1,142 @@
+"""Fixtures for the guest scenarios.
+
+Booting a guest costs seconds under TCG, so guests are pooled: a test asks
+`boot_guest(**settings)` for a guest, and gets the one from the previous
+test if that one had the same settings, passed, and could be brought back
+to a clean state (nothing plugged, no helpers running, MemTotal at its
+boot value).  Otherwise the old guest is stopped and a new one boots.
+Test files are ordered so that tests sharing settings run one after the
+other.
+
+After every test the kernel log lines it produced are checked
+(assert_dmesg_clean); a failing test's guest keeps its logs (the path is
+printed) and is not reused.
+
+Environment:
+  VMEM_KO                 our module (default: virtio_mem.ko at the top of
+                          the repository)
+  RIG_NO_DRIVER_ATTRS=1   skip checks of the driver's sysfs attributes
+                          (see vmrig.Guest.expect_driver_attrs)
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'rig'))
+import vmrig  # noqa: E402
+
+KO = Path(os.environ.get('VMEM_KO', vmrig.REPO_DIR / 'virtio_mem.ko'))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, 'rep_' + rep.when, rep)
+
+
+class GuestPool:
+    """At most one running guest, reused by tests with equal settings."""
+
+    def __init__(self, helpers):
+        self.helpers = helpers
+        self.guest = None
+        self.settings = None
+        self.boots = 0
+
+    def get(self, name, settings):
+        settings = dict(settings)
+        if settings.get('load_driver', True):
+            if not KO.is_file():
+                pytest.skip(f'{KO} is not built (run make, or set VMEM_KO)')
+            settings['ko'] = str(KO)
+        if self.guest and self.settings == settings and self._reset():
+            vmrig.log.info('%s: reusing the guest of the previous test',
+                           self.guest.name)
+            return self.guest
+        self.discard()
+        guest = vmrig.Guest(name=name, helpers=self.helpers, **settings)
+        guest.start()
+        self.boots += 1
+        self.guest, self.settings = guest, settings
+        # Memory requested at boot cannot be put back: never reuse those.
+        if vmrig.parse_size(settings.get('requested', 0)):
+            self.settings = None
+        guest.assert_dmesg_clean()
+        return guest
+
+    def _reset(self):
+        g = self.guest
+        try:
+            if not g.alive() or g.broken:
+                return False
+            g.run('killall memtool')
+            wait_no_memtool(g)
+            if g.load_driver and not g.driver_loaded():
+                return False
+            g.online_offline_device_blocks()
+            if g.qemu_requested() != 0 or g.qemu_size() != 0:
+                g.resize_and_check(0, timeout=120)
+            if g.guest_memtotal() != g.base_memtotal():
+                return False
+            g.assert_dmesg_clean()
+            return True
+        except vmrig.RigError as err:
+            vmrig.log.warning('%s: cannot reuse: %s', g.name,
+                              str(err).splitlines()[0])
+            return False
+
+    def discard(self, failed=False):
+        if self.guest:
+            self.guest.close(failed=failed)
+        self.guest = self.settings = None
+
+
+def wait_no_memtool(g, timeout=60):
+    vmrig.wait_for(lambda: g.run('pidof memtool')[0] != 0, timeout,
+                   'every memtool to exit')
+
+
+@pytest.fixture(scope='session')
+def helpers():
+    return vmrig.build_helpers()
+
+
+@pytest.fixture(scope='session')
+def guest_pool(helpers):
+    pool = GuestPool(helpers)
+    yield pool
+    pool.discard()
+    vmrig.log.info('guests booted in this session: %d', pool.boots)
+
+
+@pytest.fixture
+def boot_guest(request, guest_pool):
+    """boot_guest(**settings) -> a running vmrig.Guest (see vmrig.Guest
+    for the settings).  Checks the kernel log after the test."""
+    used = []
+
+    def get(**settings):
+        g = guest_pool.get(request.node.name.replace('/', '_'), settings)
+        used.append(g)
+        return g
+
+    yield get
+
+    rep = getattr(request.node, 'rep_call', None)
+    failed = rep is None or rep.failed
+    for g in used:
+        if g is not guest_pool.guest:
+            continue
+        if failed:
+            guest_pool.discard(failed=True)
+            continue
+        try:
+            g.assert_dmesg_clean()
+        except vmrig.RigError:
+            guest_pool.discard(failed=True)
+            raise
+

@@ -1,0 +1,132 @@
+"""Stories on a guest whose hotplugged memory is onlined movable
+(1 GiB boot memory, 4 GiB device, 4 MiB blocks)."""
+
+import vmrig
+from vmrig import GiB, MiB, format_size
+
+MOVABLE = dict(block='4M', online='online_movable')
+MEMORY_BLOCK = 128 * MiB
+
+# Data the guest holds while 2 GiB are unplugged under it.  With 1 GiB boot
+# memory and 1 GiB left plugged the guest keeps ~1.9 GiB: 1.5 GiB of data
+# leaves room for the kernel and the page cache.
+HOLD_ANON_MB = 1024
+HOLD_TMPFS_MB = 512
+
+
+def online_device_blocks(g):
+    return {n: b for n, b in g.device_memory_blocks().items()
+            if b['state'] == 'online'}
+
+
+def test_plugged_memory_is_onlined_movable(boot_guest):
+    g = boot_guest(**MOVABLE)
+    size = 512 * MiB + 4 * MiB
+    g.resize_and_check(size)
+
+    online = online_device_blocks(g)
+    assert len(online) == -(-size // MEMORY_BLOCK), online
+    zones = {n: b['zone'] for n, b in online.items()}
+    assert set(zones.values()) == {'Movable'}, zones
+    boot_zones = {b['zone'] for n, b in g.guest_memory_blocks().items()
+                  if n not in g.device_memory_blocks()}
+    assert 'Movable' not in boot_zones
+
+    g.resize_and_check(0)
+    assert online_device_blocks(g) == {}
+
+
+def test_unplug_keeps_the_data_the_guest_holds(boot_guest):
+    g = boot_guest(**MOVABLE)
+    g.resize_and_check(3 * GiB)
+
+    anon = g.start_memtool('hold-anon', HOLD_ANON_MB)
+    anon.wait_output(r'^ready ', timeout=300)
+    g.sh(f'memtool fill-file /tmp/data {HOLD_TMPFS_MB}', timeout=300)
+    anon.signal('USR1')
+    anon.wait_output(r'^verify ok', timeout=300)
+    used_kb = g.guest_memtotal() - g.guest_meminfo()['MemAvailable']
+    vmrig.log.info('guest uses %d MiB before the unplug', used_kb // 1024)
+
+    g.resize_and_check(1 * GiB, timeout=600)
+
+    anon.signal('USR1')
+    result = anon.wait_output(r'^verify .*(ok|FAILED.*)$', timeout=300)
+    assert result.startswith('verify ok'), result
+    assert anon.output().count('verify ok') == 2, anon.output()
+    assert g.sh('memtool check-file /tmp/data', timeout=300) == \
+        f'check ok {HOLD_TMPFS_MB} MiB\n'
+    anon.stop()
+    g.sh('rm /tmp/data')
+    g.resize_and_check(0)
+
+
+def offline_one_device_block(g, must=True):
+    """Offline the highest online device block; returns (block, kB it
+    took from MemTotal), or (None, 0) if the kernel refused (not must)."""
+    before = g.guest_memtotal()
+    for n in sorted(online_device_blocks(g), reverse=True):
+        rc, out = g.set_memory_block_state(n, 'offline')
+        if rc == 0:
+            taken = before - g.guest_memtotal()
+            vmrig.log.info('memory%d offline: MemTotal -%d kB', n, taken)
+            return n, taken
+        vmrig.log.info('memory%d refused to go offline: %s', n,
+                       out.strip())
+    assert not must, 'no device memory block could be offlined'
+    return None, 0
+
+
+def test_memory_block_offlined_from_sysfs_between_and_during_resizes(
+        boot_guest):
+    g = boot_guest(**MOVABLE)
+    base = g.base_memtotal()
+
+    # Between resizes: offline a block, shrink, put it back.
+    g.resize_and_check(1 * GiB + 8 * MiB)
+    block, taken = offline_one_device_block(g)
+    assert 0 < taken <= MEMORY_BLOCK // 1024
+    assert g.guest_memtotal() == base + (1 * GiB + 8 * MiB) // 1024 - taken
+    assert g.resize_and_wait(512 * MiB - 4 * MiB) == 512 * MiB - 4 * MiB
+    g.online_offline_device_blocks()
+    g.wait_until_plugged(512 * MiB - 4 * MiB)
+
+    # Between resizes: offline a block, grow, put it back.
+    block, taken = offline_one_device_block(g)
+    assert g.resize_and_wait(2 * GiB - 12 * MiB) == 2 * GiB - 12 * MiB
+    g.online_offline_device_blocks()
+    g.wait_until_plugged(2 * GiB - 12 * MiB)
+
+    # During resizes: offline blocks while the driver works.
+    for target in (768 * MiB + 4 * MiB, 1536 * MiB + 20 * MiB):
+        g.resize(target)
+        offline_one_device_block(g, must=False)
+        assert g.resize_and_wait(target) == target, \
+            f'resize to {format_size(target)} did not converge'
+        g.online_offline_device_blocks()
+        g.wait_until_plugged(target)
+
+    g.resize_and_check(0)
+    assert g.guest_memtotal() == base
+
+
+def test_module_unload_and_reload_with_memory_plugged(boot_guest):
+    g = boot_guest(**MOVABLE)
+    base = g.base_memtotal()
+    size = 1 * GiB + 4 * MiB
+    g.resize_and_check(size)
+
+    g.unload_virtio_mem()
+    assert not g.driver_loaded()
+    vmrig.wait_for(g.qemu_size, 60, 'QEMU size 0 after rmmod',
+                   until=lambda s: s == 0)
+    assert g.guest_memtotal() == base
+    assert g.device_memory_blocks() == {}
+    assert g.qemu_requested() == size
+
+    g.load_virtio_mem()
+    assert g.driver_loaded()
+    g.wait_until_plugged(size, timeout=180)
+    g.expect_driver_attrs(plugged_size=size, requested_size=size)
+
+    g.resize_and_check(0)

@@ -1,0 +1,27 @@
+"""`make run` (tests/rig/run.py) driven through a pipe, as a script would."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import vmrig
+from conftest import KO
+
+
+def test_run_tool_resizes_and_shows_both_sides_from_piped_commands():
+    if not KO.is_file():
+        pytest.skip(f'{KO} is not built')
+    script = 'show\nsize 260M\nsh grep MemTotal /proc/meminfo\nsize 0\nquit\n'
+    proc = subprocess.run(
+        [sys.executable, str(vmrig.RIG_DIR / 'run.py'), '--ko', str(KO)],
+        input=script, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ))
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.count('QEMU: plugged 0, requested 0') == 2, out
+    assert 'QEMU: plugged 260M, requested 260M' in out, out
+    assert '+266240 kB over' in out, out
+    assert 'memory33 online Movable' in out, out
+    assert out.rstrip().endswith('> quit'), out

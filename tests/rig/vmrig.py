@@ -1,0 +1,1040 @@
+"""vmrig: boot QEMU guests with a virtio-mem device and drive them.
+
+A guest is Debian's kernel plus a small busybox initramfs that loads the
+virtio transport and (unless told not to) our out-of-tree virtio_mem.ko,
+then serves a shell on the serial console.  The rig talks to the guest over
+that console (commands framed by unique markers) and to QEMU over QMP
+(resizes, plugged size, events).
+
+Story-level helpers (resize_and_wait, guest_memtotal, wait_until_plugged,
+assert_dmesg_clean, ...) keep the scenarios in tests/guest readable.
+
+Environment:
+  RIG_KVM=1            use KVM instead of TCG (KVM hangs on some hosts)
+  RIG_KERNEL_RELEASE   guest kernel release (default 6.1.0-56-amd64)
+  RIG_CACHE            initramfs cache directory (default tests/rig/.cache)
+  RIG_LOG_DIR          where logs of failed guests are kept
+                       (default /tmp/vmrig-logs)
+"""
+
+import base64
+import gzip
+import hashlib
+import json
+import logging
+import os
+import queue
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+KERNEL_RELEASE = os.environ.get('RIG_KERNEL_RELEASE', '6.1.0-56-amd64')
+RIG_DIR = Path(__file__).resolve().parent
+TESTS_DIR = RIG_DIR.parent
+REPO_DIR = TESTS_DIR.parent
+HELPERS_DIR = TESTS_DIR / 'helpers'
+CACHE_DIR = Path(os.environ.get('RIG_CACHE', RIG_DIR / '.cache'))
+LOG_DIR = Path(os.environ.get('RIG_LOG_DIR', '/tmp/vmrig-logs'))
+BUSYBOX = Path('/bin/busybox')
+QEMU = 'qemu-system-x86_64'
+
+# Debian's virtio transport, in load order.
+VIRTIO_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev',
+                  'virtio_pci_modern_dev', 'virtio_pci']
+# Fault injection into memory notifiers, shipped for later scenarios.
+FAULT_INJECT_MODULES = ['notifier-error-inject',
+                        'memory-notifier-error-inject']
+
+DEVICE_ID = 'vm0'
+DEVICE_PATH = '/machine/peripheral/' + DEVICE_ID
+SIZE_EVENT = 'MEMORY_DEVICE_SIZE_CHANGE'
+GUEST_DRIVER_DIR = '/sys/bus/virtio/drivers/virtio_mem'
+GUEST_MEMORY_DIR = '/sys/devices/system/memory'
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Kernel log lines that mean something went wrong.
+DMESG_BAD = [r'WARNING:', r'BUG:', r'Oops', r'Call Trace',
+             r'general protection', r'virtio_mem.*error']
+# Lines that match DMESG_BAD but are expected, each with its reason.  Boot
+# logs of this kernel under QEMU 7.2 TCG have none today; add entries here
+# (or pass `allowed=` to assert_dmesg_clean) only with a reason.
+DMESG_ALLOWED = []
+
+log = logging.getLogger('vmrig')
+
+
+class RigError(Exception):
+    """Something the rig expected did not happen."""
+
+
+class GuestCommandError(RigError):
+    def __init__(self, cmd, rc, output):
+        super().__init__(f'guest command failed (rc={rc}): {cmd}\n'
+                         f'--- output ---\n{output}')
+        self.cmd, self.rc, self.output = cmd, rc, output
+
+
+class QMPError(RigError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Sizes
+
+_SIZE_UNITS = {'': 1, 'K': KiB, 'M': MiB, 'G': GiB, 'T': 1024 * GiB}
+
+
+def parse_size(size):
+    """'1028M' -> bytes; ints pass through."""
+    if isinstance(size, int):
+        return size
+    m = re.fullmatch(r'\s*(\d+)\s*([KMGT]?)i?B?\s*', str(size), re.I)
+    if not m:
+        raise ValueError(f'bad size: {size!r}')
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]
+
+
+def format_size(nbytes):
+    """bytes -> the largest exact unit ('1028M', '2G', '0')."""
+    if nbytes == 0:
+        return '0'
+    for unit in ('T', 'G', 'M', 'K'):
+        if nbytes % _SIZE_UNITS[unit] == 0:
+            return f'{nbytes // _SIZE_UNITS[unit]}{unit}'
+    return str(nbytes)
+
+
+# --------------------------------------------------------------------------
+# Polling
+
+def wait_for(probe, timeout, what, until=bool, interval=0.25):
+    """Call probe() until until(value) holds; return that value.
+
+    Raises RigError naming what was waited for and the last value seen
+    (or the last exception the probe raised).
+    """
+    deadline = time.monotonic() + timeout
+    last = '<never probed>'
+    while True:
+        try:
+            value = probe()
+            if until(value):
+                return value
+            last = repr(value)
+        except RigError as err:
+            last = f'<probe failed: {str(err).splitlines()[0]}>'
+        if time.monotonic() >= deadline:
+            raise RigError(f'timed out after {timeout:.0f}s waiting for '
+                           f'{what}; last saw: {last}')
+        time.sleep(interval)
+
+
+def hold_for(probe, duration, what, until=bool, interval=0.5):
+    """Check that until(probe()) stays true for `duration` seconds."""
+    deadline = time.monotonic() + duration
+    while True:
+        value = probe()
+        if not until(value):
+            raise RigError(f'{what} stopped holding: saw {value!r}')
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Initramfs
+
+def _newc_entry(name, mode, data=b'', rdev=(0, 0), ino=0):
+    name_b = name.encode() + b'\0'
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
+              len(name_b), 0]
+    hdr = b'070701' + b''.join(b'%08X' % f for f in fields)
+    out = hdr + name_b
+    out += b'\0' * (-len(out) % 4)
+    out += data
+    out += b'\0' * (-len(data) % 4)
+    return out
+
+
+def _newc_archive(entries):
+    """entries: list of (name, mode, data, rdev). Returns newc bytes."""
+    parts = [_newc_entry(name, mode, data, rdev, ino)
+             for ino, (name, mode, data, rdev) in enumerate(entries, 1)]
+    parts.append(_newc_entry('TRAILER!!!', 0))
+    return b''.join(parts)
+
+
+def list_initramfs(path):
+    """Names in a gzip'd newc archive (for checks on what it carries)."""
+    raw = gzip.decompress(Path(path).read_bytes())
+    names, pos = [], 0
+    while True:
+        hdr = raw[pos:pos + 110]
+        if hdr[:6] != b'070701':
+            raise RigError(f'{path}: bad cpio header at {pos}')
+        filesize = int(hdr[54:62], 16)
+        namesize = int(hdr[94:102], 16)
+        name = raw[pos + 110:pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        pos += filesize + (-filesize % 4)
+        if name == 'TRAILER!!!':
+            return names
+        names.append(name)
+
+
+INIT_SCRIPT = r'''#!/bin/busybox sh
+# vmrig guest init: mount, load the virtio transport, load virtio_mem.ko,
+# then serve a non-interactive shell on the console.
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs -o size=64g tmpfs /tmp
+
+for m in @VIRTIO_MODULES@; do
+	insmod /modules/$m.ko || echo "vmrig: insmod $m failed"
+done
+
+params=
+noload=
+for word in $(cat /proc/cmdline); do
+	case "$word" in
+	vmem.params=*) params=$(echo "${word#vmem.params=}" | tr , ' ') ;;
+	vmem.noload) noload=1 ;;
+	esac
+done
+echo "$params" > /vmem/params
+if [ -n "$noload" ]; then
+	echo "vmrig: vmem.noload: virtio_mem not loaded"
+elif [ ! -e /vmem/virtio_mem.ko ]; then
+	echo "vmrig: no /vmem/virtio_mem.ko in this initramfs"
+else
+	insmod /vmem/virtio_mem.ko $params
+	echo "vmrig: insmod virtio_mem rc=$?"
+fi
+
+# No echo, no line editing, no prompt: the rig sends one line per command
+# and reads only what lies between the markers that line prints.  Each line
+# runs in its own subshell, so nothing it does can end init.
+stty -echo 2>/dev/null
+echo "vmrig: ready"
+while :; do
+	while IFS= read -r line; do
+		(eval "$line")
+	done
+	echo "vmrig: console read failed"
+	sleep 1
+done
+'''
+
+
+def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE):
+    """Everything the initramfs holds: list of (name, mode, source)."""
+    moddir = Path('/lib/modules') / release / 'kernel'
+    files = [('bin/busybox', 0o755, BUSYBOX)]
+    for m in VIRTIO_MODULES:
+        files.append((f'modules/{m}.ko', 0o644,
+                      moddir / 'drivers/virtio' / f'{m}.ko'))
+    for m in FAULT_INJECT_MODULES:
+        src = moddir / 'lib' / f'{m}.ko'
+        if src.exists():
+            files.append((f'modules/{m}.ko', 0o644, src))
+    stock = (moddir / 'drivers/virtio/virtio_mem.ko').resolve()
+    for ko in ko_paths:
+        ko = Path(ko).resolve()
+        if ko == stock and not os.environ.get('RIG_ALLOW_STOCK_DRIVER'):
+            raise RigError(f'{ko} is the stock driver; the rig must not '
+                           'ship it')
+        files.append((f'vmem/{ko.name}', 0o644, ko))
+    for h in helpers:
+        files.append((f'usr/bin/{Path(h).name}', 0o755, Path(h)))
+    for name, _, src in files:
+        if not src.is_file():
+            raise RigError(f'initramfs input missing: {src} (for /{name})')
+    return files
+
+
+def initramfs_key(files):
+    h = hashlib.sha256(INIT_SCRIPT.encode())
+    h.update(' '.join(VIRTIO_MODULES).encode())
+    for name, mode, src in files:
+        h.update(f'{name} {mode:o}\n'.encode())
+        h.update(hashlib.sha256(src.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def build_initramfs(out_path, ko_paths, helpers, release=KERNEL_RELEASE):
+    """Write a gzip'd newc initramfs to out_path, unless an identical one
+    (same inputs, by content) is already there.  Returns out_path."""
+    out_path = Path(out_path)
+    files = initramfs_inputs(ko_paths, helpers, release)
+    key = initramfs_key(files)
+    stamp = out_path.with_name(out_path.name + '.key')
+    if out_path.exists() and stamp.exists() and stamp.read_text() == key:
+        return out_path
+
+    log.info('building initramfs %s', out_path)
+    dirs = ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'dev', 'proc',
+            'sys', 'tmp', 'etc', 'root', 'modules', 'vmem', 'lib']
+    entries = [(d, stat.S_IFDIR | 0o755, b'', (0, 0)) for d in dirs]
+    entries.append(('dev/console', stat.S_IFCHR | 0o600, b'', (5, 1)))
+    init = INIT_SCRIPT.replace('@VIRTIO_MODULES@', ' '.join(VIRTIO_MODULES))
+    entries.append(('init', stat.S_IFREG | 0o755, init.encode(), (0, 0)))
+    for name, mode, src in files:
+        entries.append((name, stat.S_IFREG | mode, src.read_bytes(), (0, 0)))
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + '.tmp')
+    tmp.write_bytes(gzip.compress(_newc_archive(entries), compresslevel=6,
+                                  mtime=0))
+    tmp.replace(out_path)
+    stamp.write_text(key)
+    return out_path
+
+
+def cached_initramfs(ko_paths, helpers, release=KERNEL_RELEASE):
+    """The initramfs for these inputs, from the cache or freshly built."""
+    files = initramfs_inputs(ko_paths, helpers, release)
+    out = CACHE_DIR / f'initramfs-{initramfs_key(files)[:16]}.cpio.gz'
+    build_initramfs(out, ko_paths, helpers, release)
+    _prune_cache(keep=out)
+    return out
+
+
+def _prune_cache(keep, max_entries=8):
+    images = sorted(CACHE_DIR.glob('initramfs-*.cpio.gz'),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in images[max_entries:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+            Path(str(old) + '.key').unlink(missing_ok=True)
+
+
+def build_helpers(out_dir=HELPERS_DIR):
+    """Compile the static guest helpers if their source is newer."""
+    src = HELPERS_DIR / 'memtool.c'
+    out = Path(out_dir) / 'memtool'
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        log.info('compiling %s', out)
+        subprocess.run(['gcc', '-static', '-O2', '-Wall', '-Wextra',
+                        '-o', str(out), str(src)], check=True)
+    return [out]
+
+
+# --------------------------------------------------------------------------
+# QMP
+
+class QMP:
+    """Minimal QMP client: one socket, a reader thread, an event queue."""
+
+    def __init__(self, path, timeout=30):
+        self.sock = self._connect(path, timeout)
+        self._file = self.sock.makefile('rb')
+        greeting = json.loads(self._file.readline())
+        if 'QMP' not in greeting:
+            raise QMPError(f'unexpected QMP greeting: {greeting}')
+        self._responses = queue.Queue()
+        self._events = []
+        self._events_cv = threading.Condition()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+        self.execute('qmp_capabilities')
+
+    @staticmethod
+    def _connect(path, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise QMPError(f'no QMP socket at {path} after '
+                                   f'{timeout}s')
+                time.sleep(0.05)
+
+    def _read_loop(self):
+        for line in self._file:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if 'event' in msg:
+                with self._events_cv:
+                    self._events.append(msg)
+                    self._events_cv.notify_all()
+            else:
+                self._responses.put(msg)
+        self._responses.put(None)
+
+    def execute(self, cmd, arguments=None, timeout=30, **kwargs):
+        """Run a QMP command; return its 'return' value or raise QMPError.
+        Arguments with '-' in their names go in `arguments`."""
+        args = dict(arguments or {}, **kwargs)
+        with self._lock:
+            self._next_id += 1
+            req = {'execute': cmd, 'id': self._next_id}
+            if args:
+                req['arguments'] = args
+            self.sock.sendall(json.dumps(req).encode() + b'\n')
+            while True:
+                try:
+                    resp = self._responses.get(timeout=timeout)
+                except queue.Empty:
+                    raise QMPError(f'no answer to {cmd} in {timeout}s')
+                if resp is None:
+                    raise QMPError(f'QMP closed during {cmd}')
+                if resp.get('id') == self._next_id:
+                    break
+        if 'error' in resp:
+            raise QMPError(f'{cmd} {args}: {resp["error"]}')
+        return resp.get('return')
+
+    def wait_event(self, name, timeout):
+        """Pop the oldest queued event called name; wait up to timeout s.
+        Returns the event or None."""
+        deadline = time.monotonic() + timeout
+        with self._events_cv:
+            while True:
+                for i, ev in enumerate(self._events):
+                    if ev['event'] == name:
+                        return self._events.pop(i)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._events_cv.wait(left)
+
+    def clear_events(self, name=None):
+        with self._events_cv:
+            self._events = [e for e in self._events
+                            if name is not None and e['event'] != name]
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------
+# Guest
+
+class GuestProcess:
+    """A background process in the guest whose stdout goes to a file."""
+
+    def __init__(self, guest, pid, out_path, what):
+        self.guest, self.pid, self.out_path, self.what = \
+            guest, pid, out_path, what
+
+    def output(self):
+        return self.guest.sh(f'cat {self.out_path}')
+
+    def wait_output(self, pattern, timeout=120):
+        """Wait until the output has a line matching pattern; return it."""
+        def probe():
+            return re.search(pattern, self.output(), re.M)
+        m = wait_for(probe, timeout,
+                     f'"{pattern}" from {self.what} (pid {self.pid})')
+        return m.group(0)
+
+    def signal(self, sig):
+        self.guest.sh(f'kill -{sig} {self.pid}')
+
+    def alive(self):
+        return self.guest.run(f'kill -0 {self.pid}')[0] == 0
+
+    def stop(self, timeout=60):
+        """SIGTERM, then wait until it is gone."""
+        if self.alive():
+            self.signal('TERM')
+        wait_for(lambda: not self.alive(), timeout,
+                 f'{self.what} (pid {self.pid}) to exit')
+
+
+class Guest:
+    """One QEMU guest with a virtio-mem device `vm0`.
+
+    Use as a context manager; all settings are keywords:
+      boot, region, block, requested: sizes ('1G', '4M', bytes)
+      online: memhp_default_state (online_movable, online_kernel, offline)
+      unplugged_inaccessible: None (QEMU default), True or False
+      load_driver: False boots with vmem.noload
+      driver_params: dict or 'a=1,b=2' for insmod
+      ko: path of our virtio_mem.ko (None: no module in the initramfs)
+      extra_devices: list of -device values; extra_args: raw QEMU args
+      kernel_args: extra kernel command line words
+    """
+
+    def __init__(self, *, boot='1G', region='4G', block='4M', requested=0,
+                 online='online_movable', unplugged_inaccessible=None,
+                 load_driver=True, driver_params=None, ko=None,
+                 helpers=None, extra_devices=(), extra_args=(),
+                 kernel_args='', smp=2, maxmem='64G', slots=4,
+                 name='guest', boot_timeout=180, release=KERNEL_RELEASE):
+        self.boot_size = parse_size(boot)
+        self.region = parse_size(region)
+        self.block = parse_size(block)
+        self.requested_at_boot = parse_size(requested)
+        self.online = online
+        self.unplugged_inaccessible = unplugged_inaccessible
+        self.load_driver = load_driver
+        if isinstance(driver_params, dict):
+            driver_params = ','.join(f'{k}={v}'
+                                     for k, v in driver_params.items())
+        self.driver_params = driver_params or ''
+        self.ko = Path(ko) if ko else None
+        self.helpers = list(helpers) if helpers is not None else []
+        self.extra_devices = list(extra_devices)
+        self.extra_args = list(extra_args)
+        self.kernel_args = kernel_args
+        self.smp, self.maxmem, self.slots = smp, maxmem, slots
+        self.name = name
+        self.boot_timeout = boot_timeout
+        self.release = release
+
+        self.proc = None
+        self.qmp = None
+        self.workdir = None
+        self.broken = None      # reason the guest can no longer be trusted
+        self.ready = False      # the shell answered
+        self._buf = ''
+        self._buf_cv = threading.Condition()
+        self._eof = False
+        self._seq = 0
+        self._run_lock = threading.Lock()
+        self._dmesg_mark = -1.0
+        self._base_memtotal = None
+        self.boot_seconds = None
+
+    # ---- lifecycle ----------------------------------------------------------
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(failed=exc_type is not None)
+        return False
+
+    def kernel_cmdline(self):
+        words = ['console=ttyS0', 'quiet', 'loglevel=3', 'printk.time=1',
+                 'panic=-1', f'memhp_default_state={self.online}']
+        if not self.load_driver:
+            words.append('vmem.noload')
+        if self.driver_params:
+            words.append(f'vmem.params={self.driver_params}')
+        if self.kernel_args:
+            words.append(self.kernel_args)
+        return ' '.join(words)
+
+    def qemu_command(self, initrd):
+        if os.environ.get('RIG_KVM') == '1':
+            accel = ['-accel', 'kvm', '-cpu', 'host']
+        else:
+            accel = ['-accel', 'tcg', '-cpu', 'max']
+        dev = (f'virtio-mem-pci,id={DEVICE_ID},memdev=mem0,'
+               f'requested-size={self.requested_at_boot},'
+               f'block-size={self.block}')
+        if self.unplugged_inaccessible is not None:
+            dev += (',unplugged-inaccessible=' +
+                    ('on' if self.unplugged_inaccessible else 'off'))
+        cmd = [QEMU, *accel, '-smp', str(self.smp),
+               '-m', f'{format_size(self.boot_size)},maxmem={self.maxmem},'
+                     f'slots={self.slots}',
+               '-object', f'memory-backend-ram,id=mem0,size={self.region},'
+                          'reserve=off',
+               '-device', dev]
+        for d in self.extra_devices:
+            cmd += ['-device', d]
+        cmd += ['-kernel', f'/boot/vmlinuz-{self.release}',
+                '-initrd', str(initrd),
+                '-append', self.kernel_cmdline(),
+                '-display', 'none', '-no-reboot', '-nodefaults',
+                '-chardev', 'stdio,id=ser0,signal=off',
+                '-serial', 'chardev:ser0',
+                '-qmp', f'unix:{self.workdir}/qmp.sock,server=on,wait=off']
+        return cmd + self.extra_args
+
+    def start(self):
+        t0 = time.monotonic()
+        ko = [self.ko] if self.ko else []
+        initrd = cached_initramfs(ko, self.helpers, self.release)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f'vmrig-{self.name}-'))
+        self.serial_log = open(self.workdir / 'serial.log', 'w')
+        cmd = self.qemu_command(initrd)
+        (self.workdir / 'qemu.cmd').write_text(' '.join(cmd) + '\n')
+        log.info('%s: booting: boot %s, region %s, block %s, requested %s, '
+                 '%s%s', self.name, format_size(self.boot_size),
+                 format_size(self.region), format_size(self.block),
+                 format_size(self.requested_at_boot), self.online,
+                 '' if self.load_driver else ', vmem.noload')
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(self.workdir / 'qemu.stderr', 'w'), bufsize=0)
+        self._reader = threading.Thread(target=self._read_serial,
+                                        daemon=True)
+        self._reader.start()
+        try:
+            self.qmp = QMP(self.workdir / 'qmp.sock')
+            self._wait_serial(r'vmrig: ready\n', self.boot_timeout,
+                              'the guest to boot to its shell')
+            self.boot_seconds = time.monotonic() - t0
+            self.ready = True
+            log.info('%s: shell up after %.1fs', self.name,
+                     self.boot_seconds)
+            self._check_module_load()
+            if self.requested_at_boot == 0:
+                self.base_memtotal()
+        except BaseException:
+            self.close(failed=True)
+            raise
+
+    def _check_module_load(self):
+        m = re.search(r'vmrig: insmod virtio_mem rc=(\d+)', self._buf)
+        if self.load_driver and self.ko:
+            if not m or m.group(1) != '0':
+                raise RigError(f'{self.name}: insmod virtio_mem failed:\n'
+                               f'{self.run("dmesg | tail -30")[1]}')
+            log.info('%s: virtio_mem.ko loaded', self.name)
+
+    def close(self, failed=False):
+        """Stop QEMU and remove the files; keep logs if failed."""
+        if self.proc is None:
+            return
+        if failed and self.ready and not self.broken and self.alive():
+            self._save_dmesg()
+        if self.qmp:
+            self.qmp.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        self.serial_log.close()
+        if failed:
+            self._keep_logs()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        log.info('%s: stopped', self.name)
+        self.proc = None
+
+    def _save_dmesg(self):
+        try:
+            rc, out = self.run('dmesg', timeout=30)
+            (self.workdir / 'dmesg.txt').write_text(out)
+        except RigError:
+            pass
+
+    def _keep_logs(self):
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        dest = LOG_DIR / f'{self.name}-{time.strftime("%Y%m%d-%H%M%S")}'
+        shutil.copytree(self.workdir, dest,
+                        ignore=shutil.ignore_patterns('*.sock'),
+                        dirs_exist_ok=True)
+        tail = '\n'.join(self._buf.splitlines()[-40:])
+        log.error('%s: logs kept in %s; serial tail:\n%s', self.name, dest,
+                  tail)
+        self.kept_logs = dest
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # ---- serial console -----------------------------------------------------
+
+    def _read_serial(self):
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b''
+            if not chunk:
+                break
+            text = chunk.decode('utf-8', 'replace').replace('\r', '')
+            self.serial_log.write(text)
+            self.serial_log.flush()
+            with self._buf_cv:
+                self._buf += text
+                self._buf_cv.notify_all()
+        with self._buf_cv:
+            self._eof = True
+            self._buf_cv.notify_all()
+
+    def _wait_serial(self, pattern, timeout, what, start=0):
+        rx = re.compile(pattern, re.S)
+        deadline = time.monotonic() + timeout
+        with self._buf_cv:
+            while True:
+                m = rx.search(self._buf, start)
+                if m:
+                    return m
+                if self._eof:
+                    raise RigError(f'{self.name}: QEMU exited while waiting '
+                                   f'for {what}; serial tail:\n'
+                                   f'{self.serial_tail()}')
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RigError(f'{self.name}: timed out after '
+                                   f'{timeout}s waiting for {what}; '
+                                   f'serial tail:\n{self.serial_tail()}')
+                self._buf_cv.wait(min(left, 1.0))
+
+    def serial_tail(self, lines=25):
+        return '\n'.join(self._buf.splitlines()[-lines:])
+
+    def run(self, cmd, timeout=60):
+        """Run cmd in a guest subshell; return (rc, output).
+
+        Output is what the command wrote between two markers; stdin is
+        /dev/null.  The command travels base64-encoded (any quoting and
+        newlines survive) and the markers are written with an empty quoted
+        string inside, so an echo of the line never looks like them.
+        """
+        if self.broken:
+            raise RigError(f'{self.name} is unusable: {self.broken}')
+        with self._run_lock:
+            self._seq += 1
+            tag = f'{os.getpid()}x{self._seq}'
+            encoded = base64.b64encode(cmd.encode()).decode()
+            line = (f'echo @@S""{tag}; (eval "$(echo {encoded} | base64 -d)"'
+                    f') </dev/null 2>&1; echo @@E""{tag}:$?\n')
+            if len(line) > 3500:
+                raise RigError('guest command too long for the tty: '
+                               f'{len(cmd)} bytes')
+            with self._buf_cv:
+                start = len(self._buf)
+            self.serial_log.write(f'\n### {cmd}\n')
+            try:
+                self.proc.stdin.write(line.encode())
+                self.proc.stdin.flush()
+                m = self._wait_serial(
+                    rf'@@S{tag}\n(.*?)@@E{tag}:(\d+)\n', timeout,
+                    f'the end of: {cmd}', start)
+            except (RigError, OSError) as err:
+                self.broken = f'command did not finish: {cmd}'
+                raise RigError(str(err)) from None
+            return int(m.group(2)), m.group(1)
+
+    def sh(self, cmd, timeout=60):
+        """Run cmd; return its output; raise GuestCommandError on rc != 0."""
+        rc, out = self.run(cmd, timeout)
+        if rc != 0:
+            raise GuestCommandError(cmd, rc, out)
+        return out
+
+    def start_process(self, cmd, what=None, out_path=None):
+        """Start cmd in the background; its output goes to a file."""
+        self._seq += 1
+        out_path = out_path or f'/tmp/proc{self._seq}.out'
+        pid = int(self.sh(f'{cmd} >{out_path} 2>&1 &\necho $!').strip())
+        return GuestProcess(self, pid, out_path, what or cmd)
+
+    def start_memtool(self, *args):
+        return self.start_process('memtool ' + ' '.join(map(str, args)),
+                                  what='memtool ' + args[0])
+
+    # ---- QEMU side ----------------------------------------------------------
+
+    def qom_get(self, prop, path=DEVICE_PATH):
+        return self.qmp.execute('qom-get', path=path, property=prop)
+
+    def qom_set(self, prop, value, path=DEVICE_PATH):
+        return self.qmp.execute('qom-set', path=path, property=prop,
+                                value=value)
+
+    def qemu_size(self):
+        """Bytes plugged, as QEMU sees it."""
+        return self.qom_get('size')
+
+    def qemu_requested(self):
+        return self.qom_get('requested-size')
+
+    def memory_device(self):
+        """query-memory-devices data of vm0 (memaddr, max-size, ...)."""
+        for dev in self.qmp.execute('query-memory-devices'):
+            if dev['data'].get('id') == DEVICE_ID:
+                return dev['data']
+        raise RigError(f'{DEVICE_ID} not in query-memory-devices')
+
+    def resize(self, size):
+        """Ask for a new size and return at once."""
+        size = parse_size(size)
+        log.info('%s: requested-size := %s (plugged now %s)', self.name,
+                 format_size(size), format_size(self.qemu_size()))
+        self.qom_set('requested-size', size)
+        return size
+
+    def resize_and_wait(self, size, timeout=180):
+        """Request size; wait until QEMU's plugged size equals it (woken
+        by size-change events, polled as well).  Returns the final size."""
+        size = self.resize(size)
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        seen = None
+        while True:
+            now = self.qemu_size()
+            if now != seen:
+                if seen is not None:
+                    log.info('%s: plugged %s', self.name, format_size(now))
+                seen = now
+            if now == size:
+                log.info('%s: reached %s in %.1fs', self.name,
+                         format_size(size), time.monotonic() - t0)
+                return now
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning('%s: still %s after %ds (wanted %s)', self.name,
+                            format_size(now), timeout, format_size(size))
+                return now
+            self.qmp.wait_event(SIZE_EVENT, min(left, 1.0))
+
+    def wait_until_settled(self, quiet=5, timeout=180):
+        """Wait until QEMU's plugged size has not changed for `quiet`
+        seconds (no size-change event, same size); return that size."""
+        t0 = time.monotonic()
+        self.qmp.clear_events(SIZE_EVENT)
+        size = self.qemu_size()
+        while True:
+            if self.qmp.wait_event(SIZE_EVENT, quiet) is None:
+                now = self.qemu_size()
+                if now == size:
+                    log.info('%s: plugged size settled at %s', self.name,
+                             format_size(size))
+                    return size
+                size = now
+            else:
+                size = self.qemu_size()
+            if time.monotonic() - t0 > timeout:
+                raise RigError(f'{self.name}: plugged size still changing '
+                               f'after {timeout}s (now {format_size(size)})')
+
+    # ---- guest side ---------------------------------------------------------
+
+    def guest_memtotal(self):
+        """MemTotal from /proc/meminfo, in kB."""
+        out = self.sh('cat /proc/meminfo')
+        m = re.search(r'^MemTotal:\s+(\d+) kB', out, re.M)
+        if not m:
+            raise RigError(f'no MemTotal in /proc/meminfo:\n{out}')
+        return int(m.group(1))
+
+    def guest_meminfo(self):
+        out = self.sh('cat /proc/meminfo')
+        return {k: int(v) for k, v in
+                re.findall(r'^(\w+):\s+(\d+)', out, re.M)}
+
+    def memory_block_size(self):
+        return int(self.sh(f'cat {GUEST_MEMORY_DIR}/block_size_bytes'), 16)
+
+    def guest_memory_blocks(self):
+        """{N: {'state', 'valid_zones', 'zone'}} for every memoryN."""
+        out = self.sh(
+            f'cd {GUEST_MEMORY_DIR} && for b in memory[0-9]*; do '
+            'z=$(cat $b/zone 2>/dev/null || cat $b/valid_zones); '
+            'echo "$b|$(cat $b/state)|$z"; done')
+        blocks = {}
+        for line in out.splitlines():
+            name, state, zones = line.split('|')
+            zones = zones.split()
+            blocks[int(name[len('memory'):])] = {
+                'state': state,
+                'valid_zones': zones,
+                'zone': zones[0] if state == 'online' and len(zones) == 1
+                else None,
+            }
+        return blocks
+
+    def device_memory_blocks(self):
+        """Like guest_memory_blocks(), only those in the device's region."""
+        dev = self.memory_device()
+        bs = self.memory_block_size()
+        first = dev['memaddr'] // bs
+        last = (dev['memaddr'] + dev['max-size'] - 1) // bs
+        return {n: b for n, b in self.guest_memory_blocks().items()
+                if first <= n <= last}
+
+    def set_memory_block_state(self, block, state):
+        """echo state > memoryN/state; returns (rc, output)."""
+        return self.run(f'echo {state} > '
+                        f'{GUEST_MEMORY_DIR}/memory{block}/state')
+
+    def dmesg(self):
+        return self.sh('dmesg', timeout=60).splitlines()
+
+    def new_dmesg(self):
+        """Kernel log lines since the last call (by timestamp; lines
+        without one belong to the line before them)."""
+        fresh, newest, include = [], self._dmesg_mark, False
+        for line in self.dmesg():
+            m = re.match(r'\[\s*(\d+\.\d+)\]', line)
+            if m:
+                ts = float(m.group(1))
+                include = ts > self._dmesg_mark
+                newest = max(newest, ts)
+            if include:
+                fresh.append(line)
+        self._dmesg_mark = newest
+        return fresh
+
+    def assert_dmesg_clean(self, allowed=()):
+        """Fail on warnings, oopses and driver errors logged since the last
+        check.  `allowed`: extra (regex, reason) pairs for this call."""
+        allow = list(DMESG_ALLOWED) + list(allowed)
+        fresh = self.new_dmesg()
+        bad = [line for line in fresh
+               if any(re.search(p, line) for p in DMESG_BAD)
+               and not any(re.search(p, line) for p, _ in allow)]
+        if bad:
+            first = fresh.index(bad[0])
+            context = '\n'.join(fresh[max(0, first - 5):first + 30])
+            raise RigError(f'{self.name}: kernel log is not clean:\n'
+                           + '\n'.join(bad) + '\n--- context ---\n'
+                           + context)
+        log.info('%s: dmesg clean (%d new lines)', self.name, len(fresh))
+
+    # ---- our driver ---------------------------------------------------------
+
+    def driver_loaded(self):
+        return self.run('grep -q "^virtio_mem " /proc/modules')[0] == 0
+
+    def load_virtio_mem(self):
+        log.info('%s: insmod /vmem/virtio_mem.ko', self.name)
+        return self.sh('insmod /vmem/virtio_mem.ko $(cat /vmem/params)',
+                       timeout=300)
+
+    def unload_virtio_mem(self, timeout=300):
+        log.info('%s: rmmod virtio_mem', self.name)
+        return self.sh('rmmod virtio_mem', timeout=timeout)
+
+    def driver_attr(self, name):
+        """A sysfs attribute of the virtio device our driver is bound to."""
+        return self.sh(f'cat {GUEST_DRIVER_DIR}/virtio*/{name}').strip()
+
+    def driver_attrs(self):
+        out = self.sh(f'cd {GUEST_DRIVER_DIR}/virtio* && for a in '
+                      'block_size region_addr region_size plugged_size '
+                      'requested_size shortfall shortfall_reason; do '
+                      'echo "$a=$(cat $a)"; done')
+        return dict(line.split('=', 1) for line in out.splitlines())
+
+    @staticmethod
+    def driver_attrs_checked():
+        """False with RIG_NO_DRIVER_ATTRS=1 (only to try the rig on a
+        driver that has no sysfs attributes)."""
+        return os.environ.get('RIG_NO_DRIVER_ATTRS') != '1'
+
+    def expect_driver_attrs(self, **want):
+        """Check sysfs attributes of our driver's device: ints compare as
+        byte counts, strings as given (skipped, see driver_attrs_checked)."""
+        if not self.driver_attrs_checked():
+            return
+        got = self.driver_attrs()
+        for name, value in want.items():
+            seen = got.get(name)
+            if isinstance(value, int) and seen is not None:
+                seen = int(seen, 0)
+            if seen != value:
+                raise RigError(f'driver attribute {name}: expected '
+                               f'{value!r}, got {seen!r} (all: {got})')
+
+    def online_offline_device_blocks(self):
+        """Online every offline memory block of the device, into the zone
+        the guest's policy names.  Returns the blocks it onlined."""
+        how = ('online_kernel' if self.online == 'online_kernel'
+               else 'online_movable')
+        onlined = []
+        for n, b in self.device_memory_blocks().items():
+            if b['state'] == 'offline':
+                rc, out = self.set_memory_block_state(n, how)
+                if rc != 0:
+                    raise RigError(f'cannot online memory{n}: {out}')
+                onlined.append(n)
+        return onlined
+
+    # ---- both sides ---------------------------------------------------------
+
+    def base_memtotal(self):
+        """MemTotal (kB) with nothing plugged: measured once, when QEMU
+        reports 0 plugged and the guest has caught up."""
+        if self._base_memtotal is None:
+            if self.qemu_size() != 0:
+                raise RigError('base MemTotal unknown: memory is plugged')
+            self._base_memtotal = self.guest_memtotal()
+            log.info('%s: MemTotal with nothing plugged: %d kB', self.name,
+                     self._base_memtotal)
+        return self._base_memtotal
+
+    def set_base_memtotal(self, kb):
+        self._base_memtotal = kb
+
+    def wait_until_plugged(self, size, timeout=120):
+        """Wait until QEMU reports `size` plugged and the guest's MemTotal
+        is exactly the base plus `size`; fail saying what each side shows."""
+        size = parse_size(size)
+        want_kb = self.base_memtotal() + size // KiB
+
+        def both_sides():
+            return self.qemu_size(), self.guest_memtotal()
+
+        def agreed(seen):
+            return seen == (size, want_kb)
+        try:
+            wait_for(both_sides, timeout,
+                     f'QEMU size {format_size(size)} and MemTotal '
+                     f'{want_kb} kB', until=agreed)
+        except RigError as err:
+            raise RigError(f'{self.name}: {err} (as (QEMU size, MemTotal); '
+                           f'base MemTotal {self.base_memtotal()} kB)')
+        log.info('%s: both sides agree: %s plugged, MemTotal %d kB',
+                 self.name, format_size(size), want_kb)
+
+    def resize_and_check(self, size, timeout=180):
+        """resize_and_wait plus wait_until_plugged: the common story."""
+        size = parse_size(size)
+        got = self.resize_and_wait(size, timeout)
+        if got != size:
+            raise RigError(f'{self.name}: resize to {format_size(size)} '
+                           f'did not converge in {timeout}s: QEMU size '
+                           f'{format_size(got)}; driver: '
+                           f'{self._driver_state_for_error()}')
+        self.wait_until_plugged(size)
+
+    def _driver_state_for_error(self):
+        try:
+            return self.driver_attrs()
+        except RigError as err:
+            return f'<no attributes: {str(err).splitlines()[0]}>'
+
+
+def size_steps(block):
+    """Resize steps for a block size: block multiples, not 128M multiples,
+    up and down: 0 -> ~1G -> ~512M -> ~2G -> ~256M -> 0."""
+    bs = parse_size(block)
+    return [GiB + bs, 512 * MiB - bs, 2 * GiB - 3 * bs, 256 * MiB + 5 * bs,
+            0]
+
+
+def setup_console_logging(level=logging.INFO):
+    """For scripts: progress lines with elapsed time on stderr."""
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format='%(relativeCreated)8.0fms %(message)s')

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmem_geometry_init(), vmem_usable_nb_mb() and the id/address
+ * conversions.
+ */
+#include "vmem_test.h"
+
+#include <string.h>
+
+static int geometry(struct vmem_geometry *geo, u64 block_size, u64 addr,
+		    u64 region_size, u64 mb_size)
+{
+	struct vmem_config cfg = vt_config();
+	struct vmem_limits lim = vt_limits();
+
+	cfg.block_size = block_size;
+	cfg.addr = addr;
+	cfg.region_size = region_size;
+	cfg.usable_region_size = region_size;
+	lim.mb_size = mb_size;
+	memset(geo, 0xa5, sizeof(*geo));
+	return vmem_geometry_init(geo, &cfg, &lim);
+}
+
+START_TEST(geometry_sb_size_equals_block_size_for_2M_to_16M)
+{
+	static const struct {
+		u64 block_size;
+		unsigned int sbs_per_mb;
+	} t[] = {
+		{ 2 * MiB, 64 }, { 4 * MiB, 32 }, { 8 * MiB, 16 }, { 16 * MiB, 8 },
+	};
+	struct vmem_geometry geo;
+
+	vt_set_ctx("block_size=%lluM", t[_i].block_size / MiB);
+	EXPECT_ERR(geometry(&geo, t[_i].block_size, 4 * GiB, 4 * GiB,
+			    128 * MiB), 0);
+	EXPECT_U64(geo.sb_size, t[_i].block_size);
+	EXPECT_U64(geo.sbs_per_mb, t[_i].sbs_per_mb);
+}
+END_TEST
+
+START_TEST(geometry_raises_1M_block_to_2M_pageblock)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 1 * MiB, 4 * GiB, 4 * GiB, 128 * MiB), 0);
+	EXPECT_U64(geo.sb_size, 2 * MiB);
+	EXPECT_U64(geo.sbs_per_mb, 64);
+	EXPECT_U64(geo.block_size, 1 * MiB);
+}
+END_TEST
+
+START_TEST(geometry_raises_block_to_pageblock_above_mb_64th)
+{
+	struct vmem_config cfg = vt_config();
+	struct vmem_limits lim = vt_limits();
+	struct vmem_geometry geo;
+
+	/* Pageblock larger than 1/64 of a memory block: it wins. */
+	lim.min_sb_size = 8 * MiB;
+	cfg.block_size = 2 * MiB;
+	EXPECT_ERR(vmem_geometry_init(&geo, &cfg, &lim), 0);
+	EXPECT_U64(geo.sb_size, 8 * MiB);
+	EXPECT_U64(geo.sbs_per_mb, 16);
+}
+END_TEST
+
+START_TEST(geometry_2G_memory_block_gives_32M_sub_blocks)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB, 4 * GiB, 2 * GiB), 0);
+	EXPECT_U64(geo.sb_size, 32 * MiB);
+	EXPECT_U64(geo.sbs_per_mb, 64);
+	EXPECT_U64(geo.mb_size, 2 * GiB);
+	EXPECT_U64(geo.first_mb_id, 2);
+	EXPECT_U64(geo.nb_mb, 2);
+}
+END_TEST
+
+START_TEST(geometry_records_block_and_memory_block_size)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 4 * MiB, 4 * GiB, 4 * GiB, 128 * MiB), 0);
+	EXPECT_U64(geo.block_size, 4 * MiB);
+	EXPECT_U64(geo.mb_size, 128 * MiB);
+}
+END_TEST
+
+START_TEST(geometry_aligned_region_uses_every_memory_block)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB, 4 * GiB, 128 * MiB), 0);
+	EXPECT_U64(geo.first_mb_id, 4 * GiB / (128 * MiB));
+	EXPECT_U64(geo.nb_mb, 32);
+}
+END_TEST
+
+START_TEST(geometry_unaligned_region_uses_only_whole_memory_blocks)
+{
+	struct vmem_geometry geo;
+
+	/* [4G+64M, 8G+64M): whole memory blocks are [4G+128M, 8G). */
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB + 64 * MiB, 4 * GiB,
+			    128 * MiB), 0);
+	EXPECT_U64(geo.first_mb_id, (4 * GiB + 128 * MiB) / (128 * MiB));
+	EXPECT_U64(geo.nb_mb, 31);
+}
+END_TEST
+
+START_TEST(geometry_unaligned_end_drops_trailing_partial_memory_block)
+{
+	struct vmem_geometry geo;
+
+	/* [4G, 4G+300M): two whole memory blocks, 44M left over. */
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB, 300 * MiB, 128 * MiB), 0);
+	EXPECT_U64(geo.first_mb_id, 32);
+	EXPECT_U64(geo.nb_mb, 2);
+}
+END_TEST
+
+START_TEST(geometry_rejects_block_size_equal_to_memory_block_size)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 128 * MiB, 4 * GiB, 4 * GiB, 128 * MiB),
+		   -EINVAL);
+}
+END_TEST
+
+START_TEST(geometry_rejects_block_size_above_memory_block_size)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 1 * GiB, 4 * GiB, 4 * GiB, 128 * MiB),
+		   -EINVAL);
+}
+END_TEST
+
+START_TEST(geometry_rejects_region_smaller_than_memory_block)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB, 64 * MiB, 128 * MiB),
+		   -EINVAL);
+}
+END_TEST
+
+START_TEST(geometry_rejects_region_straddling_without_whole_memory_block)
+{
+	struct vmem_geometry geo;
+
+	/* 128M at 4G+64M: covers halves of two memory blocks, no whole one. */
+	EXPECT_ERR(geometry(&geo, 2 * MiB, 4 * GiB + 64 * MiB, 128 * MiB,
+			    128 * MiB), -EINVAL);
+}
+END_TEST
+
+/* ---- vmem_usable_nb_mb() ---- */
+
+static void usable_setup(struct vmem_geometry *geo, struct vmem_config *cfg,
+			 u64 addr, u64 region_size)
+{
+	struct vmem_limits lim = vt_limits();
+
+	*cfg = vt_config();
+	cfg->addr = addr;
+	cfg->region_size = region_size;
+	cfg->usable_region_size = region_size;
+	ck_assert_int_eq(vmem_geometry_init(geo, cfg, &lim), 0);
+}
+
+START_TEST(usable_nb_mb_is_zero_for_zero_usable_region)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+
+	usable_setup(&geo, &cfg, 4 * GiB, 4 * GiB);
+	cfg.usable_region_size = 0;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 0);
+}
+END_TEST
+
+START_TEST(usable_nb_mb_is_zero_while_usable_ends_before_first_whole_mb)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+
+	/* Region at 4G+64M: first whole memory block starts at 4G+128M. */
+	usable_setup(&geo, &cfg, 4 * GiB + 64 * MiB, 4 * GiB);
+	cfg.usable_region_size = 64 * MiB - 2 * MiB;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 0);
+	cfg.usable_region_size = 64 * MiB;	/* reaches its start only */
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 0);
+	cfg.usable_region_size = 64 * MiB + 126 * MiB;	/* 2M short of its end */
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 0);
+}
+END_TEST
+
+START_TEST(usable_nb_mb_counts_only_whole_memory_blocks)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+
+	usable_setup(&geo, &cfg, 4 * GiB, 4 * GiB);
+	cfg.usable_region_size = 128 * MiB - 2 * MiB;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 0);
+	cfg.usable_region_size = 128 * MiB;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 1);
+	cfg.usable_region_size = 3 * 128 * MiB - 2 * MiB;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 2);
+}
+END_TEST
+
+START_TEST(usable_nb_mb_grows_with_usable_region_size)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+	u64 k;
+
+	/* Unaligned region: mb k ends at 64M + (k + 1) * 128M from addr. */
+	usable_setup(&geo, &cfg, 4 * GiB + 64 * MiB, 4 * GiB);
+	for (k = 0; k < geo.nb_mb; k++) {
+		cfg.usable_region_size = 64 * MiB + (k + 1) * 128 * MiB;
+		vt_set_ctx("usable=%lluM", cfg.usable_region_size / MiB);
+		EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), k + 1);
+	}
+	cfg.usable_region_size = cfg.region_size;
+	vt_set_ctx("usable=region");
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), geo.nb_mb);
+}
+END_TEST
+
+START_TEST(usable_nb_mb_is_capped_at_nb_mb)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+
+	/* A device growing usable_region_size past the region at run time. */
+	usable_setup(&geo, &cfg, 4 * GiB, 1 * GiB);
+	cfg.usable_region_size = 4 * GiB;
+	EXPECT_U64(geo.nb_mb, 8);
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 8);
+}
+END_TEST
+
+/* ---- id / address conversions ---- */
+
+START_TEST(mb_id_to_phys_and_back_round_trips)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+	u64 id;
+
+	usable_setup(&geo, &cfg, 4 * GiB, 4 * GiB);
+	for (id = geo.first_mb_id; id < geo.first_mb_id + geo.nb_mb; id++) {
+		u64 phys = vmem_mb_id_to_phys(&geo, id);
+
+		vt_set_ctx("mb_id=%llu", id);
+		EXPECT_U64(phys, id * 128 * MiB);
+		EXPECT_U64(vmem_phys_to_mb_id(&geo, phys), id);
+		EXPECT_U64(vmem_phys_to_mb_id(&geo, phys + 128 * MiB - 1), id);
+	}
+}
+END_TEST
+
+START_TEST(phys_to_mb_id_and_back_gives_memory_block_start)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+	u64 addr;
+
+	usable_setup(&geo, &cfg, 4 * GiB, 4 * GiB);
+	for (addr = 4 * GiB; addr < 8 * GiB; addr += 7 * MiB + 4 * KiB) {
+		vt_set_ctx("addr=0x%llx", addr);
+		EXPECT_U64(vmem_mb_id_to_phys(&geo,
+					      vmem_phys_to_mb_id(&geo, addr)),
+			   addr / (128 * MiB) * (128 * MiB));
+	}
+}
+END_TEST
+
+START_TEST(sb_id_to_phys_round_trips_through_mb_id_and_sb_offset)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+	unsigned int sb;
+	u64 id;
+
+	usable_setup(&geo, &cfg, 4 * GiB, 1 * GiB);
+	for (id = geo.first_mb_id; id < geo.first_mb_id + geo.nb_mb; id++) {
+		for (sb = 0; sb < geo.sbs_per_mb; sb++) {
+			u64 phys = vmem_sb_id_to_phys(&geo, id, sb);
+
+			vt_set_ctx("mb_id=%llu sb=%u", id, sb);
+			EXPECT_U64(vmem_phys_to_mb_id(&geo, phys), id);
+			EXPECT_U64((phys - vmem_mb_id_to_phys(&geo, id)) /
+				   geo.sb_size, sb);
+			EXPECT_U64(phys % geo.sb_size, 0);
+		}
+	}
+}
+END_TEST
+
+START_TEST(sb_id_to_phys_steps_by_sb_size_not_block_size)
+{
+	struct vmem_geometry geo;
+
+	/* 1M device blocks, 2M sub blocks. */
+	ck_assert_int_eq(geometry(&geo, 1 * MiB, 4 * GiB, 1 * GiB, 128 * MiB), 0);
+	EXPECT_U64(vmem_sb_id_to_phys(&geo, 33, 0), 4 * GiB + 128 * MiB);
+	EXPECT_U64(vmem_sb_id_to_phys(&geo, 33, 5), 4 * GiB + 138 * MiB);
+	EXPECT_U64(vmem_sb_id_to_phys(&geo, 33, 63), 4 * GiB + 254 * MiB);
+}
+END_TEST
+
+START_TEST(mb_idx_is_offset_from_first_mb_id)
+{
+	struct vmem_geometry geo;
+	struct vmem_config cfg;
+
+	usable_setup(&geo, &cfg, 4 * GiB + 64 * MiB, 4 * GiB);
+	EXPECT_U64(vmem_mb_idx(&geo, geo.first_mb_id), 0);
+	EXPECT_U64(vmem_mb_idx(&geo, geo.first_mb_id + geo.nb_mb - 1),
+		   geo.nb_mb - 1);
+	EXPECT_U64(vmem_mb_idx(&geo, vmem_phys_to_mb_id(&geo, 4 * GiB +
+							128 * MiB)), 0);
+}
+END_TEST
+
+Suite *vt_geometry_suite(void)
+{
+	Suite *s = suite_create("geometry");
+	TCase *geo = vt_tcase("geometry_init");
+	TCase *usable = vt_tcase("usable_nb_mb");
+	TCase *conv = vt_tcase("conversions");
+
+	tcase_add_loop_test(geo, geometry_sb_size_equals_block_size_for_2M_to_16M, 0, 4);
+	tcase_add_test(geo, geometry_raises_1M_block_to_2M_pageblock);
+	tcase_add_test(geo, geometry_raises_block_to_pageblock_above_mb_64th);
+	tcase_add_test(geo, geometry_2G_memory_block_gives_32M_sub_blocks);
+	tcase_add_test(geo, geometry_records_block_and_memory_block_size);
+	tcase_add_test(geo, geometry_aligned_region_uses_every_memory_block);
+	tcase_add_test(geo, geometry_unaligned_region_uses_only_whole_memory_blocks);
+	tcase_add_test(geo, geometry_unaligned_end_drops_trailing_partial_memory_block);
+	tcase_add_test(geo, geometry_rejects_block_size_equal_to_memory_block_size);
+	tcase_add_test(geo, geometry_rejects_block_size_above_memory_block_size);
+	tcase_add_test(geo, geometry_rejects_region_smaller_than_memory_block);
+	tcase_add_test(geo, geometry_rejects_region_straddling_without_whole_memory_block);
+	suite_add_tcase(s, geo);
+
+	tcase_add_test(usable, usable_nb_mb_is_zero_for_zero_usable_region);
+	tcase_add_test(usable, usable_nb_mb_is_zero_while_usable_ends_before_first_whole_mb);
+	tcase_add_test(usable, usable_nb_mb_counts_only_whole_memory_blocks);
+	tcase_add_test(usable, usable_nb_mb_grows_with_usable_region_size);
+	tcase_add_test(usable, usable_nb_mb_is_capped_at_nb_mb);
+	suite_add_tcase(s, usable);
+
+	tcase_add_test(conv, mb_id_to_phys_and_back_round_trips);
+	tcase_add_test(conv, phys_to_mb_id_and_back_gives_memory_block_start);
+	tcase_add_test(conv, sb_id_to_phys_round_trips_through_mb_id_and_sb_offset);
+	tcase_add_test(conv, sb_id_to_phys_steps_by_sb_size_not_block_size);
+	tcase_add_test(conv, mb_idx_is_offset_from_first_mb_id);
+	suite_add_tcase(s, conv);
+	return s;
+}

@@ -1,0 +1,1264 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mem guest driver: fine-grained hot(un)plug of guest memory.
+ *
+ * The device owns a physical region. The driver plugs device blocks on
+ * request of the host, hands whole Linux memory blocks to the kernel with
+ * add_memory_driver_managed() and keeps the parts of a memory block that are
+ * not plugged away from the buddy as PageOffline pages ("fake-offline").
+ * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
+ * and tells the device; a memory block with nothing plugged is removed.
+ *
+ * This file implements Sub Block Mode: the device block is smaller than a
+ * memory block, so a memory block may be partly plugged. The pure logic
+ * (config checks, geometry, block state, planning) is in vmem_logic.h.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mem.h>
+#include <linux/workqueue.h>
+#include <linux/memory.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/gfp.h>
+#include <linux/page-flags.h>
+#include <linux/page_ref.h>
+#include <linux/ioport.h>
+#include <linux/slab.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/delay.h>
+#include <linux/log2.h>
+#include <linux/list.h>
+#include <linux/acpi.h>
+
+#include "vmem_logic.h"
+
+static unsigned int retry_min_ms = 1000;
+static unsigned int retry_max_ms = 30000;
+
+static int vmem_param_set_ms(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int rc;
+
+	rc = kstrtouint(val, 0, &v);
+	if (rc || v < 10 || v > 3600000) {
+		pr_err("%s=%s out of range: want 10..3600000 milliseconds\n",
+		       kp->name, val);
+		return -EINVAL;
+	}
+	*(unsigned int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops vmem_param_ms_ops = {
+	.set = vmem_param_set_ms,
+	.get = param_get_uint,
+};
+
+module_param_cb(retry_min_ms, &vmem_param_ms_ops, &retry_min_ms, 0644);
+MODULE_PARM_DESC(retry_min_ms,
+		 "First retry delay after a transient failure, ms (default 1000)");
+module_param_cb(retry_max_ms, &vmem_param_ms_ops, &retry_max_ms, 0644);
+MODULE_PARM_DESC(retry_max_ms,
+		 "Longest retry delay; delays double up to it, ms (default 30000)");
+
+/* Attempts to empty the device on unload before memory is kept in place. */
+#define VMEM_UNLOAD_TRIES	5
+
+/**
+ * struct vmem - one virtio-mem device
+ * @vdev: the virtio device
+ * @vq: the guest-request virtqueue
+ * @req_lock: serialises requests: one request is in flight at a time, and
+ *	@req and @resp belong to it
+ * @resp_wq: woken when the device has answered
+ * @req: request buffer
+ * @resp: response buffer
+ * @req_stats: requests by type and response (last column: unknown response)
+ * @cfg: device config as last read by the worker
+ * @geo: layout of the region
+ * @blocks: memory block states and plugged sub blocks
+ * @hotplug_lock: protects @blocks against the memory notifier and the
+ *	online-page callback. The notifier takes it at MEM_GOING_ONLINE or
+ *	MEM_GOING_OFFLINE and drops it when the operation ends, so a memory
+ *	block never changes its online state while the worker holds it. Never
+ *	held while calling into memory hotplug (add/offline/remove).
+ * @hotplug_active: the notifier holds @hotplug_lock for an operation;
+ *	written only by the notifier, which core mm serialises
+ * @nid: NUMA node of the memory
+ * @mgid: memory group id, so online policies see the device as one unit
+ * @region_res: the claimed device region, parent of the added memory
+ * @mem_nb: memory notifier
+ * @list: entry in vmem_devices
+ * @work: the worker; all plugging and unplugging happens in it
+ * @stop_lock: protects @stopping against the config-change interrupt
+ * @stopping: the device is going away: queue no more work
+ * @config_changed: set on a config change, cleared when the worker reads
+ *	the config; long operations check it between steps
+ * @unplug_all_pending: memory was plugged at probe; UNPLUG_ALL first
+ * @broken: the device misbehaved; nothing more is sent to it
+ * @retry_ms: current retry delay, 0 when the last run succeeded
+ * @shortfall: bytes between the plugged size and the target, when the
+ *	worker could not reach it
+ * @shortfall_reason: why, for sysfs; a static string
+ * @reported_size: plugged size last announced in the kernel log
+ */
+struct vmem {
+	struct virtio_device *vdev;
+	struct virtqueue *vq;
+
+	struct mutex req_lock;		/* one request in flight */
+	wait_queue_head_t resp_wq;
+	struct virtio_mem_req req;
+	struct virtio_mem_resp resp;
+	atomic64_t req_stats[4][5];
+
+	struct vmem_config cfg;
+	struct vmem_geometry geo;
+	struct vmem_blocks blocks;
+	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
+	bool hotplug_active;
+
+	int nid;
+	int mgid;
+	struct resource *region_res;
+	struct notifier_block mem_nb;
+	struct list_head list;
+
+	struct delayed_work work;
+	spinlock_t stop_lock;		/* @stopping vs. config irq */
+	bool stopping;
+	atomic_t config_changed;
+	bool unplug_all_pending;
+	bool broken;
+	unsigned int retry_ms;
+	u64 shortfall;
+	const char *shortfall_reason;
+	u64 reported_size;
+};
+
+/* Devices the online-page callback must know about; vmem_devices_lock. */
+static LIST_HEAD(vmem_devices);
+static DEFINE_MUTEX(vmem_devices_lock);
+
+/* Resource name of added memory, as add_memory_driver_managed() wants it. */
+static const char vmem_res_name[] = "System RAM (virtio_mem)";
+
+/*
+ * Internal results, one meaning each; vmem_retry_policy() turns them into
+ * what the worker does next.
+ */
+#define VMEM_RESTART	(-ECANCELED)	/* config changed: start over */
+#define VMEM_DEV_BUSY	(-EAGAIN)	/* the device answered BUSY */
+#define VMEM_MEM_BUSY	(-EBUSY)	/* guest memory could not be taken */
+#define VMEM_NO_SPACE	(-ENOSPC)	/* usable region exhausted */
+#define VMEM_NACK	(-EPERM)	/* the device refused a plug */
+
+/* ---------------------------------------------------------------------- */
+/* Requests                                                               */
+/* ---------------------------------------------------------------------- */
+
+static const char * const vmem_req_names[] = {
+	"PLUG", "UNPLUG", "UNPLUG_ALL", "STATE",
+};
+
+static void vmem_vq_done(struct virtqueue *vq)
+{
+	struct vmem *vm = vq->vdev->priv;
+
+	wake_up(&vm->resp_wq);
+}
+
+/*
+ * Send one request and wait for the answer. Returns the response type, or a
+ * negative error when the request could not be queued.
+ */
+static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
+		     u16 *state)
+{
+	struct virtio_device *vdev = vm->vdev;
+	struct scatterlist out, in, *sgs[2] = { &out, &in };
+	unsigned int len;
+	int rc;
+
+	mutex_lock(&vm->req_lock);
+	memset(&vm->req, 0, sizeof(vm->req));
+	vm->req.type = cpu_to_virtio16(vdev, type);
+	vm->req.u.plug.addr = cpu_to_virtio64(vdev, addr);
+	vm->req.u.plug.nb_blocks = cpu_to_virtio16(vdev, nb_blocks);
+	sg_init_one(&out, &vm->req, sizeof(vm->req));
+	sg_init_one(&in, &vm->resp, sizeof(vm->resp));
+
+	rc = virtqueue_add_sgs(vm->vq, sgs, 1, 1, vm, GFP_KERNEL);
+	if (rc) {
+		mutex_unlock(&vm->req_lock);
+		return rc;
+	}
+	virtqueue_kick(vm->vq);
+	wait_event(vm->resp_wq, virtqueue_get_buf(vm->vq, &len));
+
+	rc = virtio16_to_cpu(vdev, vm->resp.type);
+	if (state)
+		*state = virtio16_to_cpu(vdev, vm->resp.u.state.state);
+	mutex_unlock(&vm->req_lock);
+
+	atomic64_inc(&vm->req_stats[type][min_t(int, rc, 4)]);
+	return rc;
+}
+
+/*
+ * PLUG or UNPLUG @size bytes at @addr, split into requests of at most 65535
+ * device blocks. On failure, what was done before the failing request stays
+ * done and *@done says how much that was.
+ */
+static int vmem_request_range(struct vmem *vm, u16 type, u64 addr, u64 size,
+			      u64 *done)
+{
+	const u64 bs = vm->geo.block_size;
+	u64 nb = size / bs;
+	int resp;
+
+	*done = 0;
+	while (nb) {
+		u64 chunk = min_t(u64, nb, VMEM_MAX_BLOCKS_PER_REQ);
+
+		resp = vmem_send(vm, type, addr, chunk, NULL);
+		switch (resp) {
+		case VIRTIO_MEM_RESP_ACK:
+			break;
+		case VIRTIO_MEM_RESP_NACK:
+			return VMEM_NACK;
+		case VIRTIO_MEM_RESP_BUSY:
+			return VMEM_DEV_BUSY;
+		case VIRTIO_MEM_RESP_ERROR:
+			dev_err(&vm->vdev->dev,
+				"%s [%#llx, %#llx) answered ERROR: driver and device disagree, stopping\n",
+				vmem_req_names[type], addr, addr + chunk * bs);
+			return -EIO;
+		default:
+			if (resp < 0)
+				dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
+					vmem_req_names[type], resp);
+			else
+				dev_err(&vm->vdev->dev,
+					"%s answered with unknown response type %d, stopping\n",
+					vmem_req_names[type], resp);
+			return -EPROTO;
+		}
+		addr += chunk * bs;
+		*done += chunk * bs;
+		nb -= chunk;
+	}
+	return 0;
+}
+
+/* Plug or unplug sub blocks [@first, @first + @count) of memory block @mb_id. */
+static int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id,
+			    unsigned int first, unsigned int count)
+{
+	u64 addr = vmem_sb_id_to_phys(&vm->geo, mb_id, first);
+	u64 size = (u64)count * vm->geo.sb_size;
+	u64 done;
+	int rc, rc2;
+
+	rc = vmem_request_range(vm, type, addr, size, &done);
+	if (!rc || !done)
+		return rc;
+	/*
+	 * A range split into several requests failed half way: undo the part
+	 * that went through, so the range keeps one state.
+	 */
+	rc2 = vmem_request_range(vm, type == VIRTIO_MEM_REQ_PLUG ?
+				 VIRTIO_MEM_REQ_UNPLUG : VIRTIO_MEM_REQ_PLUG,
+				 addr, done, &done);
+	if (rc2) {
+		dev_err(&vm->vdev->dev, "cannot undo a partial %s: %d, stopping\n",
+			vmem_req_names[type], rc2);
+		return -EIO;
+	}
+	return rc;
+}
+
+static int vmem_unplug_all(struct vmem *vm)
+{
+	int resp = vmem_send(vm, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0, NULL);
+
+	switch (resp) {
+	case VIRTIO_MEM_RESP_ACK:
+		return 0;
+	case VIRTIO_MEM_RESP_BUSY:
+		return VMEM_DEV_BUSY;
+	default:
+		dev_err(&vm->vdev->dev, "UNPLUG_ALL answered %d, stopping\n", resp);
+		return -EPROTO;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pages of plugged and unplugged sub blocks                              */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Fake-offline pages belong to the driver: PageOffline, one reference, not
+ * counted as managed. The online-page callback leaves unplugged parts of a
+ * memory block in this state, and unplug puts pages taken with
+ * alloc_contig_range() in it.
+ */
+static void vmem_pages_set_offline(unsigned long pfn, unsigned long nr,
+				   bool fresh_memmap)
+{
+	unsigned long i;
+
+	page_offline_begin();
+	for (i = 0; i < nr; i++) {
+		struct page *page = pfn_to_page(pfn + i);
+
+		__SetPageOffline(page);
+		/* A freshly initialised memmap marks hotplugged pages reserved. */
+		if (fresh_memmap)
+			ClearPageReserved(page);
+	}
+	page_offline_end();
+}
+
+static void vmem_pages_clear_offline(unsigned long pfn, unsigned long nr)
+{
+	unsigned long i;
+
+	page_offline_begin();
+	for (i = 0; i < nr; i++)
+		__ClearPageOffline(pfn_to_page(pfn + i));
+	page_offline_end();
+}
+
+/*
+ * Hand fake-offline pages of a freshly plugged range to the buddy.
+ * generic_online_page() resets the reference count and accounts the pages as
+ * managed, whichever way they became fake-offline.
+ */
+static void vmem_pages_give_to_buddy(unsigned long pfn, unsigned long nr)
+{
+	const unsigned long chunk = MAX_ORDER_NR_PAGES;
+	unsigned long i;
+
+	vmem_pages_clear_offline(pfn, nr);
+	for (i = 0; i < nr; i += chunk) {
+		unsigned long n = min(chunk, nr - i);
+
+		generic_online_page(pfn_to_page(pfn + i), ilog2(n));
+	}
+}
+
+/*
+ * Offlining a memory block requires every page to be free, migrated or
+ * PageOffline without references. Drop the reference of fake-offline pages
+ * and count them as managed, because offlining subtracts the whole block.
+ */
+static void vmem_sbm_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
+					    bool drop)
+{
+	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
+	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	unsigned int sb, i;
+
+	for (sb = 0; sb < vm->geo.sbs_per_mb; sb++) {
+		unsigned long pfn;
+
+		if (mb->plugged & (1ULL << sb))
+			continue;
+		pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo, mb_id, sb));
+		if (drop) {
+			adjust_managed_page_count(pfn_to_page(pfn), sb_pages);
+			for (i = 0; i < sb_pages; i++)
+				if (!page_ref_dec_and_test(pfn_to_page(pfn + i)))
+					dev_warn_once(&vm->vdev->dev,
+						      "fake-offline page %#lx still referenced\n",
+						      pfn + i);
+		} else {
+			for (i = 0; i < sb_pages; i++)
+				page_ref_inc(pfn_to_page(pfn + i));
+			adjust_managed_page_count(pfn_to_page(pfn), -sb_pages);
+		}
+	}
+}
+
+static struct vmem *vmem_find_by_phys(u64 addr)
+{
+	struct vmem *vm;
+
+	list_for_each_entry(vm, &vmem_devices, list) {
+		u64 start = vmem_mb_id_to_phys(&vm->geo, vm->geo.first_mb_id);
+
+		if (addr >= start && addr < start + vm->geo.nb_mb * vm->geo.mb_size)
+			return vm;
+	}
+	return NULL;
+}
+
+/*
+ * Called by online_pages() for each naturally aligned chunk of a memory block
+ * being onlined, with the device's hotplug_lock held by the notifier.
+ * Plugged sub blocks go to the buddy, unplugged ones stay fake-offline.
+ */
+static void vmem_online_page_cb(struct page *page, unsigned int order)
+{
+	u64 addr = page_to_phys(page);
+	u64 end = addr + (PAGE_SIZE << order);
+	struct vmem *vm;
+
+	mutex_lock(&vmem_devices_lock);
+	vm = vmem_find_by_phys(addr);
+	if (!vm) {
+		mutex_unlock(&vmem_devices_lock);
+		generic_online_page(page, order);
+		return;
+	}
+	lockdep_assert_held(&vm->hotplug_lock);
+
+	while (addr < end) {
+		u64 mb_id = vmem_phys_to_mb_id(&vm->geo, addr);
+		u64 off = addr - vmem_mb_id_to_phys(&vm->geo, mb_id);
+		unsigned int sb = off / vm->geo.sb_size;
+		/* Chunks and sub blocks are both naturally aligned powers of 2. */
+		u64 piece = min(end - addr, vm->geo.sb_size - off % vm->geo.sb_size);
+		unsigned long pfn = PHYS_PFN(addr);
+
+		if (vmem_mb_get(&vm->blocks, mb_id)->plugged & (1ULL << sb))
+			generic_online_page(pfn_to_page(pfn),
+					    ilog2(PHYS_PFN(piece)));
+		else
+			vmem_pages_set_offline(pfn, PHYS_PFN(piece), true);
+		addr += piece;
+	}
+	mutex_unlock(&vmem_devices_lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Memory notifier                                                        */
+/* ---------------------------------------------------------------------- */
+
+static int vmem_memory_notifier_cb(struct notifier_block *nb,
+				   unsigned long action, void *arg)
+{
+	struct vmem *vm = container_of(nb, struct vmem, mem_nb);
+	struct memory_notify *mn = arg;
+	const u64 start = PFN_PHYS(mn->start_pfn);
+	const u64 size = PFN_PHYS(mn->nr_pages);
+	const u64 first = vmem_mb_id_to_phys(&vm->geo, vm->geo.first_mb_id);
+	const u64 end = first + vm->geo.nb_mb * vm->geo.mb_size;
+	u64 mb_id = vmem_phys_to_mb_id(&vm->geo, start);
+	int rc = NOTIFY_OK;
+
+	if (start + size <= first || start >= end)
+		return NOTIFY_OK;
+	if (start < first || start + size > end || size != vm->geo.mb_size) {
+		dev_warn_ratelimited(&vm->vdev->dev,
+				     "refusing to change [%#llx, %#llx): not one of our memory blocks\n",
+				     start, start + size);
+		return notifier_from_errno(-EINVAL);
+	}
+
+	switch (action) {
+	case MEM_GOING_OFFLINE:
+		mutex_lock(&vm->hotplug_lock);
+		vm->hotplug_active = true;
+		if (vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
+			break;
+		vmem_sbm_fake_offline_drop_refs(vm, mb_id, true);
+		break;
+	case MEM_GOING_ONLINE:
+		mutex_lock(&vm->hotplug_lock);
+		vm->hotplug_active = true;
+		if (vm->broken || vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
+			rc = notifier_from_errno(-EBUSY);
+		break;
+	case MEM_OFFLINE:
+		if (!vm->hotplug_active)
+			break;
+		vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_OFFLINE);
+		vm->hotplug_active = false;
+		mutex_unlock(&vm->hotplug_lock);
+		break;
+	case MEM_ONLINE:
+		if (!vm->hotplug_active)
+			break;
+		vmem_mb_set_state(&vm->blocks, mb_id,
+				  page_zonenum(pfn_to_page(mn->start_pfn)) == ZONE_MOVABLE ?
+				  VMEM_MB_ONLINE_MOVABLE : VMEM_MB_ONLINE_KERNEL);
+		vm->hotplug_active = false;
+		mutex_unlock(&vm->hotplug_lock);
+		break;
+	case MEM_CANCEL_OFFLINE:
+		if (!vm->hotplug_active)
+			break;
+		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
+			vmem_sbm_fake_offline_drop_refs(vm, mb_id, false);
+		vm->hotplug_active = false;
+		mutex_unlock(&vm->hotplug_lock);
+		break;
+	case MEM_CANCEL_ONLINE:
+		if (!vm->hotplug_active)
+			break;
+		vm->hotplug_active = false;
+		mutex_unlock(&vm->hotplug_lock);
+		break;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sub Block Mode: plug                                                   */
+/* ---------------------------------------------------------------------- */
+
+static bool vmem_should_restart(struct vmem *vm)
+{
+	return !READ_ONCE(vm->stopping) && atomic_read(&vm->config_changed);
+}
+
+/* Plug unplugged sub blocks of an added memory block. */
+static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
+			     unsigned int count)
+{
+	unsigned long pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo, mb_id, first));
+	struct vmem_mb *mb;
+	int rc;
+
+	mutex_lock(&vm->hotplug_lock);
+	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, first, count);
+	if (!rc) {
+		mb = vmem_mb_get(&vm->blocks, mb_id);
+		vmem_mb_set_plugged(&vm->blocks, mb_id, first, count, true);
+		if (vmem_mb_is_online(mb))
+			vmem_pages_give_to_buddy(pfn, PHYS_PFN((u64)count * vm->geo.sb_size));
+	}
+	mutex_unlock(&vm->hotplug_lock);
+	return rc;
+}
+
+/* Plug the first @count sub blocks of an unused memory block and add it. */
+static int vmem_sbm_plug_and_add_mb(struct vmem *vm, u64 mb_id,
+				    unsigned int count)
+{
+	const u64 addr = vmem_mb_id_to_phys(&vm->geo, mb_id);
+	int rc, rc2;
+
+	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, 0, count);
+	if (rc)
+		return rc;
+
+	mutex_lock(&vm->hotplug_lock);
+	vmem_mb_set_plugged(&vm->blocks, mb_id, 0, count, true);
+	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_OFFLINE);
+	mutex_unlock(&vm->hotplug_lock);
+
+	/* May online the block right away, calling the notifier and callback. */
+	rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
+				       vmem_res_name, MHP_NID_IS_MGID);
+	if (!rc)
+		return 0;
+
+	dev_warn_ratelimited(&vm->vdev->dev,
+			     "adding memory block %llu failed: %d\n", mb_id, rc);
+	mutex_lock(&vm->hotplug_lock);
+	vmem_mb_set_plugged(&vm->blocks, mb_id, 0, count, false);
+	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_UNUSED);
+	mutex_unlock(&vm->hotplug_lock);
+	rc2 = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, count);
+	if (rc2) {
+		dev_err(&vm->vdev->dev,
+			"cannot unplug memory block %llu after adding it failed: %d, stopping\n",
+			mb_id, rc2);
+		return -EIO;
+	}
+	return rc == -ENOMEM ? -ENOMEM : VMEM_MEM_BUSY;
+}
+
+static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
+{
+	const u64 usable = vmem_usable_nb_mb(&vm->geo, &vm->cfg);
+	unsigned int first, n;
+	u64 mb_id;
+	int rc;
+
+	while (nb_sbs) {
+		if (vmem_should_restart(vm))
+			return VMEM_RESTART;
+		if (vmem_pick_plug_mb(&vm->blocks, usable, &mb_id)) {
+			n = vmem_sb_next_run(vmem_mb_get(&vm->blocks, mb_id)->plugged,
+					     vm->geo.sbs_per_mb, 0, false,
+					     min_t(u64, nb_sbs, vm->geo.sbs_per_mb),
+					     &first);
+			rc = vmem_sbm_plug_sbs(vm, mb_id, first, n);
+		} else if (mb_id != ~0ULL) {
+			n = min_t(u64, nb_sbs, vm->geo.sbs_per_mb);
+			rc = vmem_sbm_plug_and_add_mb(vm, mb_id, n);
+		} else {
+			return VMEM_NO_SPACE;
+		}
+		if (rc)
+			return rc;
+		nb_sbs -= n;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sub Block Mode: unplug                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Take plugged sub blocks of an online memory block away from Linux and
+ * unplug them. Pages that cannot be migrated away make it fail with
+ * VMEM_MEM_BUSY; nothing changes then.
+ */
+static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
+				      unsigned int first, unsigned int count)
+{
+	const unsigned long pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo, mb_id, first));
+	const unsigned long nr = PHYS_PFN((u64)count * vm->geo.sb_size);
+	int rc;
+
+	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
+				GFP_KERNEL | __GFP_NOWARN);
+	if (rc == -ENOMEM)
+		return -ENOMEM;
+	if (rc)
+		return VMEM_MEM_BUSY;
+
+	vmem_pages_set_offline(pfn, nr, false);
+	adjust_managed_page_count(pfn_to_page(pfn), -nr);
+
+	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, first, count);
+	if (rc) {
+		vmem_pages_clear_offline(pfn, nr);
+		free_contig_range(pfn, nr);
+		adjust_managed_page_count(pfn_to_page(pfn), nr);
+		return rc;
+	}
+	vmem_mb_set_plugged(&vm->blocks, mb_id, first, count, false);
+	return 0;
+}
+
+/*
+ * Unplug up to *@nb_sbs sub blocks of one memory block, from the top down,
+ * and lower *@nb_sbs by what was unplugged. Sub blocks whose memory is busy
+ * are skipped; then VMEM_MEM_BUSY is returned after trying the others.
+ */
+static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
+{
+	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
+	unsigned int below = vm->geo.sbs_per_mb;
+	unsigned int first, n, i;
+	bool busy = false;
+	int rc = 0;
+
+	mutex_lock(&vm->hotplug_lock);
+	while (*nb_sbs) {
+		n = vmem_sb_prev_run(mb->plugged, below, true,
+				     min_t(u64, *nb_sbs, vm->geo.sbs_per_mb),
+				     &first);
+		if (!n)
+			break;
+		below = first;
+		if (vmem_should_restart(vm)) {
+			rc = VMEM_RESTART;
+			break;
+		}
+		if (!vmem_mb_is_online(mb)) {
+			rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id,
+					      first, n);
+			if (!rc)
+				vmem_mb_set_plugged(&vm->blocks, mb_id, first, n,
+						    false);
+		} else {
+			rc = vmem_sbm_unplug_online_sbs(vm, mb_id, first, n);
+			/* One busy page must not keep the whole run plugged. */
+			for (i = first + n; rc == VMEM_MEM_BUSY && n > 1 && i-- > first;) {
+				int rc1 = vmem_sbm_unplug_online_sbs(vm, mb_id, i, 1);
+
+				if (rc1 == VMEM_MEM_BUSY) {
+					busy = true;
+					continue;
+				}
+				if (rc1) {
+					rc = rc1;
+					break;
+				}
+				*nb_sbs -= 1;
+			}
+			if (rc == VMEM_MEM_BUSY) {
+				busy = true;
+				rc = 0;
+				continue;
+			}
+		}
+		if (rc)
+			break;
+		*nb_sbs -= n;
+	}
+	mutex_unlock(&vm->hotplug_lock);
+	if (!rc && busy)
+		rc = VMEM_MEM_BUSY;
+	return rc;
+}
+
+/* Remove an added memory block that has nothing plugged. */
+static int vmem_sbm_remove_mb(struct vmem *vm, u64 mb_id)
+{
+	int rc;
+
+	rc = offline_and_remove_memory(vmem_mb_id_to_phys(&vm->geo, mb_id),
+				       vm->geo.mb_size);
+	if (rc) {
+		dev_dbg(&vm->vdev->dev, "removing memory block %llu failed: %d\n",
+			mb_id, rc);
+		return VMEM_MEM_BUSY;
+	}
+	mutex_lock(&vm->hotplug_lock);
+	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_UNUSED);
+	mutex_unlock(&vm->hotplug_lock);
+	return 0;
+}
+
+/* Retry removals that failed before; any failure is VMEM_MEM_BUSY. */
+static int vmem_sbm_remove_empty_mbs(struct vmem *vm)
+{
+	int rc = 0;
+	u64 i;
+
+	for (i = 0; i < vm->geo.nb_mb; i++) {
+		struct vmem_mb *mb = &vm->blocks.mb[i];
+
+		if (mb->state != VMEM_MB_UNUSED && !mb->plugged &&
+		    vmem_sbm_remove_mb(vm, vm->geo.first_mb_id + i))
+			rc = VMEM_MEM_BUSY;
+	}
+	return rc;
+}
+
+static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
+{
+	u64 cursor = 0, mb_id;
+	bool busy = false;
+	int rc;
+
+	while (nb_sbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
+		rc = vmem_sbm_unplug_from_mb(vm, mb_id, &nb_sbs);
+		if (rc == VMEM_MEM_BUSY)
+			busy = true;
+		else if (rc)
+			return rc;
+		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged &&
+		    vmem_sbm_remove_mb(vm, mb_id))
+			busy = true;
+	}
+	return nb_sbs || busy ? VMEM_MEM_BUSY : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Worker                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static void vmem_read_config(struct vmem *vm, struct vmem_config *cfg)
+{
+	struct virtio_device *vdev = vm->vdev;
+
+	virtio_cread_le(vdev, struct virtio_mem_config, block_size,
+			&cfg->block_size);
+	virtio_cread_le(vdev, struct virtio_mem_config, node_id, &cfg->node_id);
+	virtio_cread_le(vdev, struct virtio_mem_config, addr, &cfg->addr);
+	virtio_cread_le(vdev, struct virtio_mem_config, region_size,
+			&cfg->region_size);
+	virtio_cread_le(vdev, struct virtio_mem_config, usable_region_size,
+			&cfg->usable_region_size);
+	virtio_cread_le(vdev, struct virtio_mem_config, plugged_size,
+			&cfg->plugged_size);
+	virtio_cread_le(vdev, struct virtio_mem_config, requested_size,
+			&cfg->requested_size);
+}
+
+static void vmem_guest_limits(struct vmem_limits *lim)
+{
+	struct range r = mhp_get_pluggable_range(true);
+
+	lim->page_size = PAGE_SIZE;
+	lim->min_sb_size = PAGE_SIZE * pageblock_nr_pages;
+	lim->mb_size = memory_block_size_bytes();
+	lim->plug_start = r.start;
+	lim->plug_end = r.end;
+}
+
+/* Check a config and explain a bad one in one line. */
+static int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg)
+{
+	struct vmem_limits lim;
+	const char *field;
+	int rc;
+
+	vmem_guest_limits(&lim);
+	rc = vmem_config_check(cfg, &lim, &field);
+	if (rc == -ERANGE)
+		dev_err(&vm->vdev->dev,
+			"device region [%#llx, %#llx) outside the hotpluggable range [%#llx, %#llx]\n",
+			cfg->addr, cfg->addr + cfg->region_size,
+			lim.plug_start, lim.plug_end);
+	else if (rc)
+		dev_err(&vm->vdev->dev,
+			"device config breaks the spec: bad %s (block_size %#llx addr %#llx region_size %#llx usable_region_size %#llx plugged_size %#llx)\n",
+			field, cfg->block_size, cfg->addr, cfg->region_size,
+			cfg->usable_region_size, cfg->plugged_size);
+	return rc;
+}
+
+static u64 vmem_plugged_bytes(struct vmem *vm)
+{
+	return vm->blocks.plugged_sbs * vm->geo.sb_size;
+}
+
+static u64 vmem_target_bytes(struct vmem *vm)
+{
+	return vmem_align_down(vm->cfg.requested_size, vm->geo.sb_size);
+}
+
+/* One pass towards the requested size. */
+static int vmem_run(struct vmem *vm)
+{
+	u64 target, plugged;
+	int rc;
+
+	if (vm->unplug_all_pending) {
+		rc = vmem_unplug_all(vm);
+		if (rc)
+			return rc;
+		vm->unplug_all_pending = false;
+	}
+
+	rc = vmem_sbm_remove_empty_mbs(vm);
+
+	target = vmem_target_bytes(vm) / vm->geo.sb_size;
+	plugged = vm->blocks.plugged_sbs;
+	if (target > plugged)
+		rc = vmem_sbm_plug(vm, target - plugged) ?: rc;
+	else if (target < plugged)
+		rc = vmem_sbm_unplug(vm, plugged - target) ?: rc;
+	return rc;
+}
+
+static void vmem_set_shortfall(struct vmem *vm, const char *reason)
+{
+	u64 target = vmem_target_bytes(vm), plugged = vmem_plugged_bytes(vm);
+	u64 gap = target > plugged ? target - plugged : plugged - target;
+	bool changed = READ_ONCE(vm->shortfall_reason) != reason;
+
+	WRITE_ONCE(vm->shortfall, reason ? gap : 0);
+	WRITE_ONCE(vm->shortfall_reason, reason);
+	if (reason && changed)
+		dev_info(&vm->vdev->dev,
+			 "plugged %llu MiB of %llu MiB requested: %s, retrying\n",
+			 plugged >> 20, vm->cfg.requested_size >> 20, reason);
+}
+
+static void vmem_schedule(struct vmem *vm, unsigned long delay)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vm->stop_lock, flags);
+	if (!vm->stopping)
+		mod_delayed_work(system_freezable_wq, &vm->work, delay);
+	spin_unlock_irqrestore(&vm->stop_lock, flags);
+}
+
+/* The one place that turns a result into what happens next. */
+static void vmem_retry_policy(struct vmem *vm, int rc)
+{
+	const char *reason = NULL;
+
+	switch (rc) {
+	case 0:
+		vm->retry_ms = 0;
+		vmem_set_shortfall(vm, NULL);
+		if (vm->reported_size != vmem_plugged_bytes(vm)) {
+			vm->reported_size = vmem_plugged_bytes(vm);
+			dev_info(&vm->vdev->dev, "plugged %llu MiB (requested %llu MiB)\n",
+				 vm->reported_size >> 20,
+				 vm->cfg.requested_size >> 20);
+		}
+		return;
+	case VMEM_RESTART:
+		vmem_schedule(vm, 0);
+		return;
+	case VMEM_NO_SPACE:
+		vmem_set_shortfall(vm, "usable region exhausted");
+		return;
+	case VMEM_NACK:
+		/* The requested size shrank under us; a config change follows. */
+		vmem_set_shortfall(vm, "device refused plug");
+		return;
+	case VMEM_DEV_BUSY:
+		reason = "device busy";
+		break;
+	case VMEM_MEM_BUSY:
+		reason = "memory in use";
+		break;
+	case -ENOMEM:
+		reason = "out of guest memory";
+		break;
+	default:
+		WRITE_ONCE(vm->broken, true);
+		vmem_set_shortfall(vm, "device stopped after an error");
+		return;
+	}
+	vmem_set_shortfall(vm, reason);
+	vm->retry_ms = vmem_backoff_next(vm->retry_ms, retry_min_ms,
+					 max(retry_min_ms, retry_max_ms));
+	vmem_schedule(vm, msecs_to_jiffies(vm->retry_ms));
+}
+
+static void vmem_work_fn(struct work_struct *work)
+{
+	struct vmem *vm = container_of(to_delayed_work(work), struct vmem, work);
+	struct vmem_config cfg;
+
+	if (READ_ONCE(vm->broken))
+		return;
+	atomic_set(&vm->config_changed, 0);
+	vmem_read_config(vm, &cfg);
+	if (vmem_check_config(vm, &cfg) || cfg.block_size != vm->cfg.block_size ||
+	    cfg.addr != vm->cfg.addr || cfg.region_size != vm->cfg.region_size) {
+		dev_err(&vm->vdev->dev, "device config became invalid, stopping\n");
+		WRITE_ONCE(vm->broken, true);
+		return;
+	}
+	vm->cfg = cfg;
+	vmem_retry_policy(vm, vmem_run(vm));
+}
+
+static void vmem_config_changed(struct virtio_device *vdev)
+{
+	struct vmem *vm = vdev->priv;
+
+	atomic_set(&vm->config_changed, 1);
+	vmem_schedule(vm, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* sysfs                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static struct vmem *dev_to_vmem(struct device *dev)
+{
+	return dev_to_virtio(dev)->priv;
+}
+
+#define VMEM_ATTR_U64(_name, _expr)					\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct vmem *vm = dev_to_vmem(dev);				\
+									\
+	return sysfs_emit(buf, "%llu\n", (u64)(_expr));			\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+VMEM_ATTR_U64(block_size, vm->geo.block_size);
+VMEM_ATTR_U64(sub_block_size, vm->geo.sb_size);
+VMEM_ATTR_U64(region_addr, vm->cfg.addr);
+VMEM_ATTR_U64(region_size, vm->cfg.region_size);
+VMEM_ATTR_U64(plugged_size, vmem_plugged_bytes(vm));
+VMEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
+VMEM_ATTR_U64(shortfall, READ_ONCE(vm->shortfall));
+
+static ssize_t shortfall_reason_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	const char *reason = READ_ONCE(dev_to_vmem(dev)->shortfall_reason);
+
+	return sysfs_emit(buf, "%s\n", reason ?: "none");
+}
+static DEVICE_ATTR_RO(shortfall_reason);
+
+static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "sbm\n");
+}
+static DEVICE_ATTR_RO(mode);
+
+static struct attribute *vmem_attrs[] = {
+	&dev_attr_block_size.attr,
+	&dev_attr_sub_block_size.attr,
+	&dev_attr_mode.attr,
+	&dev_attr_region_addr.attr,
+	&dev_attr_region_size.attr,
+	&dev_attr_plugged_size.attr,
+	&dev_attr_requested_size.attr,
+	&dev_attr_shortfall.attr,
+	&dev_attr_shortfall_reason.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(vmem);
+
+/* ---------------------------------------------------------------------- */
+/* Probe and remove                                                       */
+/* ---------------------------------------------------------------------- */
+
+static int vmem_node(struct vmem *vm)
+{
+	int nid = NUMA_NO_NODE;
+
+#if defined(CONFIG_ACPI_NUMA)
+	if (virtio_has_feature(vm->vdev, VIRTIO_MEM_F_ACPI_PXM))
+		nid = pxm_to_node(vm->cfg.node_id);
+#endif
+	if (nid == NUMA_NO_NODE)
+		nid = memory_add_physaddr_to_nid(vm->cfg.addr);
+	return nid;
+}
+
+/* Claim the device region so nothing else is placed there. */
+static int vmem_claim_region(struct vmem *vm)
+{
+	const char *name = dev_name(&vm->vdev->dev);
+
+	vm->region_res = __request_mem_region(vm->cfg.addr, vm->cfg.region_size,
+					      name, IORESOURCE_SYSTEM_RAM |
+					      IORESOURCE_EXCLUSIVE);
+	if (!vm->region_res) {
+		dev_err(&vm->vdev->dev,
+			"device region [%#llx, %#llx) is busy: memory of an earlier driver instance may still be added\n",
+			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size);
+		return -EBUSY;
+	}
+	/* Added memory becomes a child resource of the region. */
+	vm->region_res->flags &= ~IORESOURCE_BUSY;
+	return 0;
+}
+
+static void vmem_release_region(struct vmem *vm)
+{
+	vm->region_res->flags |= IORESOURCE_BUSY;
+	release_resource(vm->region_res);
+	kfree(vm->region_res);
+	vm->region_res = NULL;
+}
+
+static int vmem_probe(struct virtio_device *vdev)
+{
+	struct vmem_limits lim;
+	struct vmem *vm;
+	int rc;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	if (!vm)
+		return -ENOMEM;
+	vdev->priv = vm;
+	vm->vdev = vdev;
+	mutex_init(&vm->req_lock);
+	mutex_init(&vm->hotplug_lock);
+	init_waitqueue_head(&vm->resp_wq);
+	spin_lock_init(&vm->stop_lock);
+	INIT_DELAYED_WORK(&vm->work, vmem_work_fn);
+	INIT_LIST_HEAD(&vm->list);
+
+	vmem_read_config(vm, &vm->cfg);
+	rc = vmem_check_config(vm, &vm->cfg);
+	if (rc)
+		goto out_free;
+	vmem_guest_limits(&lim);
+	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim)) {
+		dev_err(&vdev->dev,
+			"block size %llu KiB is not below the memory block size %llu KiB, or the region holds no whole memory block: not supported\n",
+			vm->cfg.block_size >> 10, lim.mb_size >> 10);
+		rc = -EINVAL;
+		goto out_free;
+	}
+
+	vm->blocks.geo = &vm->geo;
+	vm->blocks.mb = kvcalloc(vm->geo.nb_mb, sizeof(*vm->blocks.mb),
+				 GFP_KERNEL);
+	if (!vm->blocks.mb) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	vm->blocks.nr_in_state[VMEM_MB_UNUSED] = vm->geo.nb_mb;
+
+	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
+	if (IS_ERR(vm->vq)) {
+		rc = PTR_ERR(vm->vq);
+		dev_err(&vdev->dev, "cannot set up the request queue: %d\n", rc);
+		goto out_free_blocks;
+	}
+
+	vm->nid = vmem_node(vm);
+	rc = vmem_claim_region(vm);
+	if (rc)
+		goto out_del_vq;
+
+	rc = memory_group_register_dynamic(vm->nid, PHYS_PFN(vm->geo.mb_size));
+	if (rc < 0) {
+		dev_err(&vdev->dev, "cannot register a memory group: %d\n", rc);
+		goto out_release;
+	}
+	vm->mgid = rc;
+
+	vm->mem_nb.notifier_call = vmem_memory_notifier_cb;
+	rc = register_memory_notifier(&vm->mem_nb);
+	if (rc)
+		goto out_group;
+
+	mutex_lock(&vmem_devices_lock);
+	list_add(&vm->list, &vmem_devices);
+	mutex_unlock(&vmem_devices_lock);
+
+	virtio_device_ready(vdev);
+
+	/* We cannot know what a previous owner plugged: start from nothing. */
+	vm->unplug_all_pending = vm->cfg.plugged_size != 0;
+	dev_info(&vdev->dev,
+		 "region [%#llx, %#llx), block size %llu KiB, sub block %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
+		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
+		 vm->geo.block_size >> 10, vm->geo.sb_size >> 10, vm->nid,
+		 vm->cfg.plugged_size >> 20, vm->cfg.requested_size >> 20);
+	vmem_schedule(vm, 0);
+	return 0;
+
+out_group:
+	memory_group_unregister(vm->mgid);
+out_release:
+	vmem_release_region(vm);
+out_del_vq:
+	vdev->config->del_vqs(vdev);
+out_free_blocks:
+	kvfree(vm->blocks.mb);
+out_free:
+	kfree(vm);
+	vdev->priv = NULL;
+	return rc;
+}
+
+/*
+ * Unplug and remove everything on unload. Memory that stays in use after a
+ * few tries is kept: online, plugged, its region claimed for good. Its
+ * unplugged parts stay fake-offline with a reference, so the memory block
+ * can never be offlined and onlined again without this driver.
+ */
+static bool vmem_empty_for_unload(struct vmem *vm)
+{
+	unsigned int delay_ms = 100;
+	int try, rc = 0;
+
+	for (try = 0; try < VMEM_UNLOAD_TRIES; try++) {
+		rc = vmem_sbm_remove_empty_mbs(vm);
+		if (vm->blocks.plugged_sbs)
+			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs) ?: rc;
+		if (!rc || (rc != VMEM_MEM_BUSY && rc != VMEM_DEV_BUSY &&
+			    rc != -ENOMEM))
+			break;
+		msleep(delay_ms);
+		delay_ms *= 2;
+	}
+	return vm->blocks.nr_in_state[VMEM_MB_UNUSED] == vm->geo.nb_mb;
+}
+
+static void vmem_remove(struct virtio_device *vdev)
+{
+	struct vmem *vm = vdev->priv;
+	bool empty = true;
+
+	spin_lock_irq(&vm->stop_lock);
+	vm->stopping = true;
+	spin_unlock_irq(&vm->stop_lock);
+	cancel_delayed_work_sync(&vm->work);
+
+	if (!READ_ONCE(vm->broken))
+		empty = vmem_empty_for_unload(vm);
+	else
+		empty = vm->blocks.nr_in_state[VMEM_MB_UNUSED] == vm->geo.nb_mb;
+
+	if (empty && !READ_ONCE(vm->broken) && vmem_unplug_all(vm))
+		dev_warn(&vdev->dev, "UNPLUG_ALL on unload failed\n");
+
+	unregister_memory_notifier(&vm->mem_nb);
+	mutex_lock(&vmem_devices_lock);
+	list_del(&vm->list);
+	mutex_unlock(&vmem_devices_lock);
+
+	if (empty) {
+		memory_group_unregister(vm->mgid);
+		vmem_release_region(vm);
+	} else {
+		dev_warn(&vdev->dev,
+			 "%llu MiB still in use: kept plugged and online, region [%#llx, %#llx) stays claimed\n",
+			 vmem_plugged_bytes(vm) >> 20, vm->cfg.addr,
+			 vm->cfg.addr + vm->cfg.region_size);
+	}
+
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+	kvfree(vm->blocks.mb);
+	kfree(vm);
+	vdev->priv = NULL;
+}
+
+static unsigned int vmem_features[] = {
+#if defined(CONFIG_ACPI_NUMA)
+	VIRTIO_MEM_F_ACPI_PXM,
+#endif
+	VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+};
+
+static const struct virtio_device_id vmem_id_table[] = {
+	{ VIRTIO_ID_MEM, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+static struct virtio_driver vmem_driver = {
+	.feature_table = vmem_features,
+	.feature_table_size = ARRAY_SIZE(vmem_features),
+	.driver.name = KBUILD_MODNAME,
+	.driver.owner = THIS_MODULE,
+	.driver.dev_groups = vmem_groups,
+	.id_table = vmem_id_table,
+	.probe = vmem_probe,
+	.remove = vmem_remove,
+	.config_changed = vmem_config_changed,
+};
+
+static int __init vmem_init(void)
+{
+	int rc;
+
+	if (retry_max_ms < retry_min_ms) {
+		pr_err("retry_max_ms=%u is below retry_min_ms=%u\n",
+		       retry_max_ms, retry_min_ms);
+		return -EINVAL;
+	}
+	rc = set_online_page_callback(&vmem_online_page_cb);
+	if (rc) {
+		pr_err("another driver owns the online-page callback (is the stock virtio_mem or hv_balloon loaded?)\n");
+		return rc;
+	}
+	rc = register_virtio_driver(&vmem_driver);
+	if (rc)
+		restore_online_page_callback(&vmem_online_page_cb);
+	return rc;
+}
+
+static void __exit vmem_exit(void)
+{
+	unregister_virtio_driver(&vmem_driver);
+	restore_online_page_callback(&vmem_online_page_cb);
+}
+
+module_init(vmem_init);
+module_exit(vmem_exit);
+
+MODULE_DEVICE_TABLE(virtio, vmem_id_table);
+MODULE_DESCRIPTION("virtio-mem guest driver: fine-grained memory hot(un)plug");
+MODULE_LICENSE("GPL");

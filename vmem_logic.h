@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Pure logic of the virtio-mem guest driver: config validation, geometry
+ * (device blocks, sub blocks, memory blocks), per memory block state and
+ * plug/unplug planning.
+ *
+ * Nothing here touches the kernel's memory management, so the same code is
+ * compiled into the module and into the userspace unit tests
+ * (tests/unit/). Userspace provides the few kernel types it needs through
+ * tests/unit/kshim.h before including this file.
+ */
+#ifndef VMEM_LOGIC_H
+#define VMEM_LOGIC_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/errno.h>
+#include <linux/bitops.h>
+#endif
+
+/* A PLUG/UNPLUG request carries a 16-bit block count. */
+#define VMEM_MAX_BLOCKS_PER_REQ	65535ULL
+
+/*
+ * Sub blocks per memory block are tracked in one u64, so a memory block
+ * holds at most 64 of them; larger memory blocks get larger sub blocks.
+ */
+#define VMEM_MAX_SBS_PER_MB	64
+
+/**
+ * struct vmem_config - the device's configuration space, in CPU order
+ * @block_size: device block size, the plug granularity
+ * @addr: start of the device region
+ * @region_size: size of the whole device region
+ * @usable_region_size: part of the region the driver may plug into
+ * @plugged_size: bytes the device considers plugged
+ * @requested_size: bytes the host wants plugged
+ * @node_id: NUMA node (ACPI PXM) when VIRTIO_MEM_F_ACPI_PXM is offered
+ */
+struct vmem_config {
+	u64 block_size;
+	u64 addr;
+	u64 region_size;
+	u64 usable_region_size;
+	u64 plugged_size;
+	u64 requested_size;
+	u16 node_id;
+};
+
+/**
+ * struct vmem_limits - what the guest kernel can accept
+ * @page_size: base page size
+ * @min_sb_size: smallest unit the guest can take away from the buddy
+ *	(pageblock size)
+ * @mb_size: memory block size (the hot(un)plug unit of the kernel)
+ * @plug_start: first address the kernel can hotplug
+ * @plug_end: last address the kernel can hotplug (inclusive)
+ */
+struct vmem_limits {
+	u64 page_size;
+	u64 min_sb_size;
+	u64 mb_size;
+	u64 plug_start;
+	u64 plug_end;
+};
+
+/**
+ * struct vmem_geometry - how the driver carves up the device region
+ * @block_size: device block size
+ * @sb_size: sub block size: the unit the driver plugs and unplugs in Sub
+ *	Block Mode; a multiple of @block_size
+ * @mb_size: memory block size
+ * @sbs_per_mb: sub blocks per memory block
+ * @first_mb_id: id of the first memory block wholly inside the region
+ * @nb_mb: number of memory blocks wholly inside the region
+ *
+ * Memory block ids are physical: id = address / @mb_size.
+ */
+struct vmem_geometry {
+	u64 block_size;
+	u64 sb_size;
+	u64 mb_size;
+	unsigned int sbs_per_mb;
+	u64 first_mb_id;
+	u64 nb_mb;
+};
+
+/**
+ * enum vmem_mb_state - what the guest has done with a memory block
+ * @VMEM_MB_UNUSED: not added to Linux; nothing in it is plugged
+ * @VMEM_MB_OFFLINE: added, offline; any sub blocks may be plugged
+ * @VMEM_MB_ONLINE_KERNEL: added, online in a kernel zone; unplugged sub
+ *	blocks are fake-offline pages owned by the driver
+ * @VMEM_MB_ONLINE_MOVABLE: as @VMEM_MB_ONLINE_KERNEL, in ZONE_MOVABLE
+ * @VMEM_MB_NR_STATES: number of states
+ *
+ * An added memory block with no plugged sub block waits for removal.
+ */
+enum vmem_mb_state {
+	VMEM_MB_UNUSED = 0,
+	VMEM_MB_OFFLINE,
+	VMEM_MB_ONLINE_KERNEL,
+	VMEM_MB_ONLINE_MOVABLE,
+	VMEM_MB_NR_STATES,
+};
+
+/**
+ * struct vmem_mb - state of one memory block of the device region
+ * @plugged: bit n set when sub block n is plugged
+ * @state: an enum vmem_mb_state
+ */
+struct vmem_mb {
+	u64 plugged;
+	u8 state;
+};
+
+/**
+ * struct vmem_blocks - state of all memory blocks of a device
+ * @geo: geometry the array was built for
+ * @mb: one entry per memory block, index = mb id - first_mb_id
+ * @nr_in_state: memory blocks per enum vmem_mb_state
+ * @plugged_sbs: plugged sub blocks over the whole region
+ */
+struct vmem_blocks {
+	const struct vmem_geometry *geo;
+	struct vmem_mb *mb;
+	u64 nr_in_state[VMEM_MB_NR_STATES];
+	u64 plugged_sbs;
+};
+
+static inline bool vmem_is_pow2(u64 v)
+{
+	return v && !(v & (v - 1));
+}
+
+static inline u64 vmem_align_up(u64 v, u64 align)
+{
+	return (v + align - 1) / align * align;
+}
+
+static inline u64 vmem_align_down(u64 v, u64 align)
+{
+	return v / align * align;
+}
+
+/* Mask of @count bits starting at bit @first, both below 64. */
+static inline u64 vmem_sb_mask(unsigned int first, unsigned int count)
+{
+	u64 m = count >= 64 ? ~0ULL : (1ULL << count) - 1;
+
+	return m << first;
+}
+
+/**
+ * vmem_config_check() - check a device config against the spec and the guest
+ * @cfg: config as read from the device
+ * @lim: what the guest kernel can accept
+ * @field: set to the name of the offending field on error
+ *
+ * Return: 0 when the config is usable, -EINVAL when it breaks the spec
+ * (@field names the field), -ERANGE when the region lies outside what the
+ * guest can hotplug.
+ */
+static inline int vmem_config_check(const struct vmem_config *cfg,
+				    const struct vmem_limits *lim,
+				    const char **field)
+{
+	const u64 bs = cfg->block_size;
+
+	*field = NULL;
+	if (!vmem_is_pow2(bs) || bs < lim->page_size) {
+		*field = "block_size";
+		return -EINVAL;
+	}
+	if (cfg->addr % bs) {
+		*field = "addr";
+		return -EINVAL;
+	}
+	if (!cfg->region_size || cfg->region_size % bs ||
+	    cfg->addr + cfg->region_size < cfg->addr) {
+		*field = "region_size";
+		return -EINVAL;
+	}
+	if (cfg->usable_region_size > cfg->region_size ||
+	    cfg->usable_region_size % bs) {
+		*field = "usable_region_size";
+		return -EINVAL;
+	}
+	if (cfg->plugged_size > cfg->usable_region_size ||
+	    cfg->plugged_size % bs) {
+		*field = "plugged_size";
+		return -EINVAL;
+	}
+	if (cfg->addr < lim->plug_start ||
+	    cfg->addr + cfg->region_size - 1 > lim->plug_end) {
+		*field = "addr";
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/**
+ * vmem_geometry_init() - derive sub block and memory block layout
+ * @geo: filled in
+ * @cfg: a config that passed vmem_config_check()
+ * @lim: what the guest kernel can accept
+ *
+ * The sub block is the device block, raised to the pageblock size (the
+ * smallest range alloc_contig_range() can take) and to 1/64 of a memory
+ * block. Only memory blocks wholly inside the region are used.
+ *
+ * Return: 0, or -EINVAL when the device block is not smaller than a memory
+ * block (Sub Block Mode does not apply) or no memory block fits.
+ */
+static inline int vmem_geometry_init(struct vmem_geometry *geo,
+				     const struct vmem_config *cfg,
+				     const struct vmem_limits *lim)
+{
+	u64 sb = cfg->block_size;
+	u64 first, end;
+
+	if (cfg->block_size >= lim->mb_size)
+		return -EINVAL;
+	if (sb < lim->min_sb_size)
+		sb = lim->min_sb_size;
+	if (sb < lim->mb_size / VMEM_MAX_SBS_PER_MB)
+		sb = lim->mb_size / VMEM_MAX_SBS_PER_MB;
+
+	first = vmem_align_up(cfg->addr, lim->mb_size);
+	end = vmem_align_down(cfg->addr + cfg->region_size, lim->mb_size);
+
+	geo->block_size = cfg->block_size;
+	geo->sb_size = sb;
+	geo->mb_size = lim->mb_size;
+	geo->sbs_per_mb = lim->mb_size / sb;
+	geo->first_mb_id = first / lim->mb_size;
+	geo->nb_mb = end > first ? (end - first) / lim->mb_size : 0;
+	return geo->nb_mb ? 0 : -EINVAL;
+}
+
+static inline u64 vmem_mb_id_to_phys(const struct vmem_geometry *geo,
+				     u64 mb_id)
+{
+	return mb_id * geo->mb_size;
+}
+
+static inline u64 vmem_phys_to_mb_id(const struct vmem_geometry *geo,
+				     u64 addr)
+{
+	return addr / geo->mb_size;
+}
+
+static inline u64 vmem_sb_id_to_phys(const struct vmem_geometry *geo,
+				     u64 mb_id, unsigned int sb_id)
+{
+	return mb_id * geo->mb_size + (u64)sb_id * geo->sb_size;
+}
+
+static inline u64 vmem_mb_idx(const struct vmem_geometry *geo, u64 mb_id)
+{
+	return mb_id - geo->first_mb_id;
+}
+
+/**
+ * vmem_usable_nb_mb() - memory blocks wholly inside the usable region
+ * @geo: device geometry
+ * @cfg: current config (usable_region_size may grow at run time)
+ *
+ * Return: count of leading memory blocks of the region the driver may use.
+ */
+static inline u64 vmem_usable_nb_mb(const struct vmem_geometry *geo,
+				    const struct vmem_config *cfg)
+{
+	u64 end = vmem_align_down(cfg->addr + cfg->usable_region_size,
+				  geo->mb_size);
+	u64 first = geo->first_mb_id * geo->mb_size;
+
+	if (end <= first)
+		return 0;
+	end = (end - first) / geo->mb_size;
+	return end < geo->nb_mb ? end : geo->nb_mb;
+}
+
+static inline struct vmem_mb *vmem_mb_get(struct vmem_blocks *b, u64 mb_id)
+{
+	return &b->mb[vmem_mb_idx(b->geo, mb_id)];
+}
+
+/**
+ * vmem_mb_set_state() - move a memory block to a new state
+ * @b: the device's blocks
+ * @mb_id: memory block
+ * @state: new enum vmem_mb_state
+ *
+ * The only place that changes a memory block's state, so the per-state
+ * counters stay exact.
+ */
+static inline void vmem_mb_set_state(struct vmem_blocks *b, u64 mb_id,
+				     enum vmem_mb_state state)
+{
+	struct vmem_mb *mb = vmem_mb_get(b, mb_id);
+
+	b->nr_in_state[mb->state]--;
+	b->nr_in_state[state]++;
+	mb->state = state;
+}
+
+/**
+ * vmem_mb_set_plugged() - mark sub blocks of a memory block (un)plugged
+ * @b: the device's blocks
+ * @mb_id: memory block
+ * @first: first sub block
+ * @count: number of sub blocks
+ * @plugged: new state
+ */
+static inline void vmem_mb_set_plugged(struct vmem_blocks *b, u64 mb_id,
+				       unsigned int first, unsigned int count,
+				       bool plugged)
+{
+	struct vmem_mb *mb = vmem_mb_get(b, mb_id);
+	u64 mask = vmem_sb_mask(first, count);
+	u64 old = mb->plugged;
+
+	if (plugged)
+		mb->plugged |= mask;
+	else
+		mb->plugged &= ~mask;
+	b->plugged_sbs += hweight64(mb->plugged);
+	b->plugged_sbs -= hweight64(old);
+}
+
+static inline bool vmem_mb_all_plugged(const struct vmem_geometry *geo,
+				       const struct vmem_mb *mb)
+{
+	return mb->plugged == vmem_sb_mask(0, geo->sbs_per_mb);
+}
+
+static inline bool vmem_mb_is_online(const struct vmem_mb *mb)
+{
+	return mb->state == VMEM_MB_ONLINE_KERNEL ||
+	       mb->state == VMEM_MB_ONLINE_MOVABLE;
+}
+
+/**
+ * vmem_sb_next_run() - find a run of sub blocks in one state
+ * @mask: plugged bitmap of a memory block
+ * @sbs_per_mb: valid bits in @mask
+ * @from: first sub block to look at
+ * @plugged: look for plugged (true) or unplugged (false) sub blocks
+ * @max: longest run wanted
+ * @first: set to the start of the run
+ *
+ * Return: length of the run starting at the first matching sub block at or
+ * after @from, at most @max; 0 when there is none.
+ */
+static inline unsigned int vmem_sb_next_run(u64 mask, unsigned int sbs_per_mb,
+					    unsigned int from, bool plugged,
+					    unsigned int max,
+					    unsigned int *first)
+{
+	unsigned int i, n = 0;
+
+	for (i = from; i < sbs_per_mb; i++) {
+		bool is_plugged = mask & (1ULL << i);
+
+		if (is_plugged == plugged) {
+			if (!n)
+				*first = i;
+			if (++n == max)
+				break;
+		} else if (n) {
+			break;
+		}
+	}
+	return n;
+}
+
+/**
+ * vmem_sb_prev_run() - like vmem_sb_next_run(), searching downwards
+ * @mask: plugged bitmap of a memory block
+ * @below: search sub blocks below this one
+ * @plugged: look for plugged (true) or unplugged (false) sub blocks
+ * @max: longest run wanted
+ * @first: set to the lowest sub block of the run
+ *
+ * Unplug works from the top of a memory block down, so the low part, where
+ * the kernel tends to allocate first, is taken last.
+ *
+ * Return: length of the run, 0 when there is none.
+ */
+static inline unsigned int vmem_sb_prev_run(u64 mask, unsigned int below,
+					    bool plugged, unsigned int max,
+					    unsigned int *first)
+{
+	unsigned int i, n = 0;
+
+	for (i = below; i-- > 0;) {
+		bool is_plugged = mask & (1ULL << i);
+
+		if (is_plugged == plugged) {
+			*first = i;
+			if (++n == max)
+				break;
+		} else if (n) {
+			break;
+		}
+	}
+	return n;
+}
+
+/*
+ * Plug order: fill partly plugged memory blocks that are online, then
+ * partly plugged offline ones, then add new memory blocks.
+ * Unplug order: offline blocks cost nothing, movable ones can be emptied by
+ * migration, kernel ones rarely; within a class the highest block first.
+ */
+static const u8 vmem_plug_order[] = {
+	VMEM_MB_ONLINE_MOVABLE, VMEM_MB_ONLINE_KERNEL, VMEM_MB_OFFLINE,
+};
+
+static const u8 vmem_unplug_order[] = {
+	VMEM_MB_OFFLINE, VMEM_MB_ONLINE_MOVABLE, VMEM_MB_ONLINE_KERNEL,
+};
+
+/**
+ * vmem_pick_plug_mb() - choose the memory block to plug into next
+ * @b: the device's blocks
+ * @usable_nb_mb: memory blocks inside the usable region
+ * @mb_id: set to the chosen memory block
+ *
+ * Return: true when @mb_id is an added memory block with unplugged sub
+ * blocks, false when it is an unused one that must be added (or when
+ * nothing is left: then @mb_id is U64_MAX).
+ */
+static inline bool vmem_pick_plug_mb(struct vmem_blocks *b, u64 usable_nb_mb,
+				     u64 *mb_id)
+{
+	const struct vmem_geometry *geo = b->geo;
+	unsigned int o;
+	u64 i;
+
+	for (o = 0; o < sizeof(vmem_plug_order); o++) {
+		if (!b->nr_in_state[vmem_plug_order[o]])
+			continue;
+		for (i = 0; i < usable_nb_mb; i++) {
+			const struct vmem_mb *mb = &b->mb[i];
+
+			if (mb->state == vmem_plug_order[o] &&
+			    !vmem_mb_all_plugged(geo, mb)) {
+				*mb_id = geo->first_mb_id + i;
+				return true;
+			}
+		}
+	}
+	for (i = 0; i < usable_nb_mb; i++) {
+		if (b->mb[i].state == VMEM_MB_UNUSED) {
+			*mb_id = geo->first_mb_id + i;
+			return false;
+		}
+	}
+	*mb_id = ~0ULL;
+	return false;
+}
+
+/**
+ * vmem_next_unplug_mb() - walk memory blocks in unplug order
+ * @b: the device's blocks
+ * @cursor: iteration state; start at 0
+ * @mb_id: set to the next memory block that has plugged sub blocks
+ *
+ * Return: true while there is a next memory block.
+ */
+static inline bool vmem_next_unplug_mb(struct vmem_blocks *b, u64 *cursor,
+				       u64 *mb_id)
+{
+	const struct vmem_geometry *geo = b->geo;
+	u64 nb = geo->nb_mb;
+
+	while (*cursor < sizeof(vmem_unplug_order) * nb) {
+		u64 o = *cursor / nb;
+		u64 i = nb - 1 - *cursor % nb;
+		const struct vmem_mb *mb = &b->mb[i];
+
+		(*cursor)++;
+		if (mb->state == vmem_unplug_order[o] && mb->plugged) {
+			*mb_id = geo->first_mb_id + i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/**
+ * vmem_backoff_next() - next retry delay after a transient failure
+ * @cur_ms: current delay, 0 when the last attempt succeeded
+ * @min_ms: first delay
+ * @max_ms: cap
+ *
+ * Return: the delay to wait before the next attempt.
+ */
+static inline unsigned int vmem_backoff_next(unsigned int cur_ms,
+					     unsigned int min_ms,
+					     unsigned int max_ms)
+{
+	if (!cur_ms)
+		return min_ms;
+	if (cur_ms > max_ms / 2)
+		return max_ms;
+	return cur_ms * 2;
+}
+
+#endif /* VMEM_LOGIC_H */
