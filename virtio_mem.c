@@ -35,6 +35,9 @@
 #include <linux/log2.h>
 #include <linux/list.h>
 #include <linux/acpi.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/build_bug.h>
 
 #include "vmem_logic.h"
 
@@ -67,6 +70,11 @@ MODULE_PARM_DESC(retry_min_ms,
 module_param_cb(retry_max_ms, &vmem_param_ms_ops, &retry_max_ms, 0644);
 MODULE_PARM_DESC(retry_max_ms,
 		 "Longest retry delay; delays double up to it, ms (default 30000)");
+
+static_assert(VMEM_RESP_ACK == VIRTIO_MEM_RESP_ACK);
+static_assert(VMEM_RESP_NACK == VIRTIO_MEM_RESP_NACK);
+static_assert(VMEM_RESP_BUSY == VIRTIO_MEM_RESP_BUSY);
+static_assert(VMEM_RESP_ERROR == VIRTIO_MEM_RESP_ERROR);
 
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
@@ -108,6 +116,10 @@ MODULE_PARM_DESC(retry_max_ms,
  *	worker could not reach it
  * @shortfall_reason: why, for sysfs; a static string
  * @reported_size: plugged size last announced in the kernel log
+ * @retries: delayed retries scheduled after transient failures
+ * @inject_error: debugfs asked the worker to send a request the device
+ *	must answer with ERROR, to exercise that path against a real device
+ * @debugfs: the device's debugfs directory
  */
 struct vmem {
 	struct virtio_device *vdev;
@@ -141,6 +153,9 @@ struct vmem {
 	u64 shortfall;
 	const char *shortfall_reason;
 	u64 reported_size;
+	atomic64_t retries;
+	bool inject_error;
+	struct dentry *debugfs;
 };
 
 /* Devices the online-page callback must know about; vmem_devices_lock. */
@@ -222,35 +237,27 @@ static int vmem_request_range(struct vmem *vm, u16 type, u64 addr, u64 size,
 {
 	const u64 bs = vm->geo.block_size;
 	u64 nb = size / bs;
-	int resp;
+	int resp, rc;
 
 	*done = 0;
 	while (nb) {
 		u64 chunk = min_t(u64, nb, VMEM_MAX_BLOCKS_PER_REQ);
 
 		resp = vmem_send(vm, type, addr, chunk, NULL);
-		switch (resp) {
-		case VIRTIO_MEM_RESP_ACK:
-			break;
-		case VIRTIO_MEM_RESP_NACK:
-			return VMEM_NACK;
-		case VIRTIO_MEM_RESP_BUSY:
-			return VMEM_DEV_BUSY;
-		case VIRTIO_MEM_RESP_ERROR:
+		rc = resp < 0 ? resp : vmem_resp_to_errno(resp);
+		if (rc == -EIO)
 			dev_err(&vm->vdev->dev,
 				"%s [%#llx, %#llx) answered ERROR: driver and device disagree, stopping\n",
 				vmem_req_names[type], addr, addr + chunk * bs);
-			return -EIO;
-		default:
-			if (resp < 0)
-				dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
-					vmem_req_names[type], resp);
-			else
-				dev_err(&vm->vdev->dev,
-					"%s answered with unknown response type %d, stopping\n",
-					vmem_req_names[type], resp);
-			return -EPROTO;
-		}
+		else if (rc == -EPROTO)
+			dev_err(&vm->vdev->dev,
+				"%s answered with unknown response type %d, stopping\n",
+				vmem_req_names[type], resp);
+		else if (rc && rc != VMEM_NACK && rc != VMEM_DEV_BUSY)
+			dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
+				vmem_req_names[type], rc);
+		if (rc)
+			return rc;
 		addr += chunk * bs;
 		*done += chunk * bs;
 		nb -= chunk;
@@ -288,16 +295,14 @@ static int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id,
 static int vmem_unplug_all(struct vmem *vm)
 {
 	int resp = vmem_send(vm, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0, NULL);
+	int rc = resp < 0 ? resp : vmem_resp_to_errno(resp);
 
-	switch (resp) {
-	case VIRTIO_MEM_RESP_ACK:
-		return 0;
-	case VIRTIO_MEM_RESP_BUSY:
-		return VMEM_DEV_BUSY;
-	default:
-		dev_err(&vm->vdev->dev, "UNPLUG_ALL answered %d, stopping\n", resp);
+	if (rc && rc != VMEM_DEV_BUSY) {
+		dev_err(&vm->vdev->dev, "UNPLUG_ALL failed (response %d), stopping\n",
+			resp);
 		return -EPROTO;
 	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -826,11 +831,34 @@ static u64 vmem_target_bytes(struct vmem *vm)
 	return vmem_align_down(vm->cfg.requested_size, vm->geo.sb_size);
 }
 
+/*
+ * Send a request that breaks the spec on purpose: unplug a sub block that is
+ * not plugged. The device must answer ERROR.
+ */
+static int vmem_send_invalid_request(struct vmem *vm)
+{
+	u64 i;
+
+	for (i = vm->geo.nb_mb; i-- > 0;)
+		if (!(vm->blocks.mb[i].plugged & 1))
+			return vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG,
+						vm->geo.first_mb_id + i, 0, 1);
+	return -EINVAL;
+}
+
 /* One pass towards the requested size. */
 static int vmem_run(struct vmem *vm)
 {
 	u64 target, plugged;
 	int rc;
+
+	if (READ_ONCE(vm->inject_error)) {
+		WRITE_ONCE(vm->inject_error, false);
+		dev_info(&vm->vdev->dev, "debugfs: sending an invalid request\n");
+		rc = vmem_send_invalid_request(vm);
+		if (rc)
+			return rc;
+	}
 
 	if (vm->unplug_all_pending) {
 		rc = vmem_unplug_all(vm);
@@ -860,7 +888,7 @@ static void vmem_set_shortfall(struct vmem *vm, const char *reason)
 	WRITE_ONCE(vm->shortfall_reason, reason);
 	if (reason && changed)
 		dev_info(&vm->vdev->dev,
-			 "plugged %llu MiB of %llu MiB requested: %s, retrying\n",
+			 "plugged %llu MiB of %llu MiB requested: %s\n",
 			 plugged >> 20, vm->cfg.requested_size >> 20, reason);
 }
 
@@ -901,13 +929,13 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 		vmem_set_shortfall(vm, "device refused plug");
 		return;
 	case VMEM_DEV_BUSY:
-		reason = "device busy";
+		reason = "device busy, retrying";
 		break;
 	case VMEM_MEM_BUSY:
-		reason = "memory in use";
+		reason = "memory in use, retrying";
 		break;
 	case -ENOMEM:
-		reason = "out of guest memory";
+		reason = "out of guest memory, retrying";
 		break;
 	default:
 		WRITE_ONCE(vm->broken, true);
@@ -915,6 +943,7 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 		return;
 	}
 	vmem_set_shortfall(vm, reason);
+	atomic64_inc(&vm->retries);
 	vm->retry_ms = vmem_backoff_next(vm->retry_ms, retry_min_ms,
 					 max(retry_min_ms, retry_max_ms));
 	vmem_schedule(vm, msecs_to_jiffies(vm->retry_ms));
@@ -1003,6 +1032,75 @@ static struct attribute *vmem_attrs[] = {
 	NULL,
 };
 ATTRIBUTE_GROUPS(vmem);
+
+/* ---------------------------------------------------------------------- */
+/* debugfs                                                                */
+/* ---------------------------------------------------------------------- */
+
+static struct dentry *vmem_debugfs_root;
+
+static const char * const vmem_mb_state_names[] = {
+	[VMEM_MB_UNUSED] = "unused",
+	[VMEM_MB_OFFLINE] = "offline",
+	[VMEM_MB_ONLINE_KERNEL] = "online_kernel",
+	[VMEM_MB_ONLINE_MOVABLE] = "online_movable",
+};
+
+static const char * const vmem_resp_names[] = {
+	"ack", "nack", "busy", "error", "unknown",
+};
+
+static int vmem_stats_show(struct seq_file *m, void *unused)
+{
+	struct vmem *vm = m->private;
+	int t, r;
+
+	mutex_lock(&vm->hotplug_lock);
+	for (t = 0; t < VMEM_MB_NR_STATES; t++)
+		seq_printf(m, "memory_blocks_%s %llu\n", vmem_mb_state_names[t],
+			   vm->blocks.nr_in_state[t]);
+	seq_printf(m, "plugged_sub_blocks %llu\n", vm->blocks.plugged_sbs);
+	mutex_unlock(&vm->hotplug_lock);
+	for (t = 0; t < ARRAY_SIZE(vmem_req_names); t++)
+		for (r = 0; r < ARRAY_SIZE(vmem_resp_names); r++)
+			seq_printf(m, "requests_%s_%s %lld\n", vmem_req_names[t],
+				   vmem_resp_names[r],
+				   (long long)atomic64_read(&vm->req_stats[t][r]));
+	seq_printf(m, "retries %lld\n", (long long)atomic64_read(&vm->retries));
+	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmem_stats);
+
+static ssize_t vmem_inject_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	struct vmem *vm = file->private_data;
+	char buf[16] = {};
+
+	if (copy_from_user(buf, ubuf, min(count, sizeof(buf) - 1)))
+		return -EFAULT;
+	if (!sysfs_streq(buf, "error"))
+		return -EINVAL;
+	WRITE_ONCE(vm->inject_error, true);
+	vmem_schedule(vm, 0);
+	return count;
+}
+
+static const struct file_operations vmem_inject_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = vmem_inject_write,
+	.llseek = no_llseek,
+};
+
+static void vmem_debugfs_init(struct vmem *vm)
+{
+	vm->debugfs = debugfs_create_dir(dev_name(&vm->vdev->dev),
+					 vmem_debugfs_root);
+	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vmem_stats_fops);
+	debugfs_create_file("inject", 0200, vm->debugfs, vm, &vmem_inject_fops);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Probe and remove                                                       */
@@ -1117,6 +1215,7 @@ static int vmem_probe(struct virtio_device *vdev)
 	mutex_unlock(&vmem_devices_lock);
 
 	virtio_device_ready(vdev);
+	vmem_debugfs_init(vm);
 
 	/* We cannot know what a previous owner plugged: start from nothing. */
 	vm->unplug_all_pending = vm->cfg.plugged_size != 0;
@@ -1171,6 +1270,7 @@ static void vmem_remove(struct virtio_device *vdev)
 	struct vmem *vm = vdev->priv;
 	bool empty = true;
 
+	debugfs_remove_recursive(vm->debugfs);
 	spin_lock_irq(&vm->stop_lock);
 	vm->stopping = true;
 	spin_unlock_irq(&vm->stop_lock);
@@ -1244,15 +1344,19 @@ static int __init vmem_init(void)
 		pr_err("another driver owns the online-page callback (is the stock virtio_mem or hv_balloon loaded?)\n");
 		return rc;
 	}
+	vmem_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	rc = register_virtio_driver(&vmem_driver);
-	if (rc)
+	if (rc) {
+		debugfs_remove_recursive(vmem_debugfs_root);
 		restore_online_page_callback(&vmem_online_page_cb);
+	}
 	return rc;
 }
 
 static void __exit vmem_exit(void)
 {
 	unregister_virtio_driver(&vmem_driver);
+	debugfs_remove_recursive(vmem_debugfs_root);
 	restore_online_page_callback(&vmem_online_page_cb);
 }
 

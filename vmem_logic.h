@@ -490,6 +490,42 @@ static inline bool vmem_next_unplug_mb(struct vmem_blocks *b, u64 *cursor,
 	return false;
 }
 
+/*
+ * Response types of the device (VIRTIO_MEM_RESP_*), repeated here so the
+ * mapping below needs no kernel header.
+ */
+enum vmem_resp {
+	VMEM_RESP_ACK = 0,
+	VMEM_RESP_NACK = 1,
+	VMEM_RESP_BUSY = 2,
+	VMEM_RESP_ERROR = 3,
+};
+
+/**
+ * vmem_resp_to_errno() - what a response to a request means for the driver
+ * @type: response type as received
+ *
+ * Return: 0 for ACK; -EPERM for NACK (a plug beyond the requested size);
+ * -EAGAIN for BUSY (try again later); -EIO for ERROR (driver and device
+ * disagree about the state of a range); -EPROTO for a type the spec does not
+ * define.
+ */
+static inline int vmem_resp_to_errno(unsigned int type)
+{
+	switch (type) {
+	case VMEM_RESP_ACK:
+		return 0;
+	case VMEM_RESP_NACK:
+		return -EPERM;
+	case VMEM_RESP_BUSY:
+		return -EAGAIN;
+	case VMEM_RESP_ERROR:
+		return -EIO;
+	default:
+		return -EPROTO;
+	}
+}
+
 /**
  * vmem_backoff_next() - next retry delay after a transient failure
  * @cur_ms: current delay, 0 when the last attempt succeeded

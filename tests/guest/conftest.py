@@ -100,6 +100,17 @@ def wait_no_memtool(g, timeout=60):
                    'every memtool to exit')
 
 
+def guest_name(settings):
+    """A short name saying what kind of guest this is, for the logs."""
+    parts = ['vm', settings.get('block', '4M'),
+             settings.get('online', 'online_movable').replace('online_', '')]
+    if settings.get('requested'):
+        parts.append('req' + str(settings['requested']))
+    if not settings.get('load_driver', True):
+        parts.append('noload')
+    return '-'.join(parts)
+
+
 @pytest.fixture(scope='session')
 def helpers():
     return vmrig.build_helpers()
@@ -120,7 +131,7 @@ def boot_guest(request, guest_pool):
     used = []
 
     def get(**settings):
-        g = guest_pool.get(request.node.name.replace('/', '_'), settings)
+        g = guest_pool.get(guest_name(settings), settings)
         used.append(g)
         return g
 

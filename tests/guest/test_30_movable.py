@@ -44,16 +44,15 @@ def test_unplug_keeps_the_data_the_guest_holds(boot_guest):
     anon.wait_output(r'^ready ', timeout=300)
     g.sh(f'memtool fill-file /tmp/data {HOLD_TMPFS_MB}', timeout=300)
     anon.signal('USR1')
-    anon.wait_output(r'^verify ok', timeout=300)
+    assert anon.wait_output(r'^verify ', timeout=300).startswith('verify ok')
     used_kb = g.guest_memtotal() - g.guest_meminfo()['MemAvailable']
     vmrig.log.info('guest uses %d MiB before the unplug', used_kb // 1024)
 
     g.resize_and_check(1 * GiB, timeout=600)
 
     anon.signal('USR1')
-    result = anon.wait_output(r'^verify .*(ok|FAILED.*)$', timeout=300)
+    result = anon.wait_output(r'^verify ', timeout=300, count=2)
     assert result.startswith('verify ok'), result
-    assert anon.output().count('verify ok') == 2, anon.output()
     assert g.sh('memtool check-file /tmp/data', timeout=300) == \
         f'check ok {HOLD_TMPFS_MB} MiB\n'
     anon.stop()

@@ -26,6 +26,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -437,6 +438,15 @@ class QMP:
 # --------------------------------------------------------------------------
 # Guest
 
+def _die_with_parent():
+    """In the QEMU child: get SIGTERM when the rig process dies, so no
+    guest outlives a killed test run."""
+    import ctypes
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig,
+                                            signal.SIGTERM)
+
+
 class GuestProcess:
     """A background process in the guest whose stdout goes to a file."""
 
@@ -447,13 +457,19 @@ class GuestProcess:
     def output(self):
         return self.guest.sh(f'cat {self.out_path}')
 
-    def wait_output(self, pattern, timeout=120):
-        """Wait until the output has a line matching pattern; return it."""
+    def wait_output(self, pattern, timeout=120, count=1):
+        """Wait until `count` output lines match pattern; return the
+        count-th of them."""
+        rx = re.compile(pattern)
+
         def probe():
-            return re.search(pattern, self.output(), re.M)
-        m = wait_for(probe, timeout,
-                     f'"{pattern}" from {self.what} (pid {self.pid})')
-        return m.group(0)
+            return [line for line in self.output().splitlines()
+                    if rx.search(line)]
+        lines = wait_for(probe, timeout,
+                         f'{count} line(s) matching "{pattern}" from '
+                         f'{self.what} (pid {self.pid})',
+                         until=lambda found: len(found) >= count)
+        return lines[count - 1]
 
     def signal(self, sig):
         self.guest.sh(f'kill -{sig} {self.pid}')
@@ -588,7 +604,8 @@ class Guest:
                  '' if self.load_driver else ', vmem.noload')
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=open(self.workdir / 'qemu.stderr', 'w'), bufsize=0)
+            stderr=open(self.workdir / 'qemu.stderr', 'w'), bufsize=0,
+            preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read_serial,
                                         daemon=True)
         self._reader.start()
