@@ -2,15 +2,15 @@
 #
 # make            build virtio_mem.ko against the installed Debian kernel headers
 # make run        boot a guest with the driver and resize its memory
-# make check      unit tests and guest tests
+# make check      hygiene, unit and guest tests (see tests/run-all)
 #
 # KDIR selects another kernel build tree; KREL the kernel release.
 
-KREL ?= $(shell ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$$' | sort -V | tail -n1)
+KREL ?= $(shell ls -d /lib/modules/*-amd64/build 2>/dev/null | sort -V | tail -n1 | cut -d/ -f4)
 KDIR ?= /lib/modules/$(KREL)/build
 KO := $(CURDIR)/virtio_mem.ko
 
-.PHONY: all modules clean deps check run
+.PHONY: all modules clean check run
 
 all: modules
 
@@ -22,7 +22,15 @@ clean:
 	rm -rf tests/unit/build tests/build
 
 include tests/Makefile.deps
--include tests/Makefile.unit
--include tests/Makefile.rig
+include tests/Makefile.unit
+include tests/Makefile.rig
+include tests/Makefile.hygiene
 
-check: modules check-unit check-guest
+check: modules deps-test
+	@tests/run-all
+
+check-unit check-guest check-hygiene: deps-test
+check-guest run: modules
+
+# The rig boots the kernel whose headers the module was built against.
+export RIG_KERNEL_RELEASE = $(KREL)
