@@ -76,6 +76,33 @@ static_assert(VMEM_RESP_NACK == VIRTIO_MEM_RESP_NACK);
 static_assert(VMEM_RESP_BUSY == VIRTIO_MEM_RESP_BUSY);
 static_assert(VMEM_RESP_ERROR == VIRTIO_MEM_RESP_ERROR);
 
+static unsigned long bbm_block_size;
+
+static int vmem_param_set_bbm(const char *val, const struct kernel_param *kp)
+{
+	char *end;
+	u64 v = memparse(val, &end);
+
+	if (*end == '\n')
+		end++;
+	if (*end || (v && (!is_power_of_2(v) || v < memory_block_size_bytes()))) {
+		pr_err("bbm_block_size=%s invalid: want 0 or a power of two of at least %lu bytes\n",
+		       val, memory_block_size_bytes());
+		return -EINVAL;
+	}
+	*(unsigned long *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops vmem_param_bbm_ops = {
+	.set = vmem_param_set_bbm,
+	.get = param_get_ulong,
+};
+
+module_param_cb(bbm_block_size, &vmem_param_bbm_ops, &bbm_block_size, 0444);
+MODULE_PARM_DESC(bbm_block_size,
+		 "Use Big Block Mode with big blocks of this size (e.g. 256M), also for small device blocks; 0: only for device blocks of a memory block or more (default 0)");
+
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
 
@@ -546,9 +573,31 @@ static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
 	return rc;
 }
 
-/* Plug the first @count sub blocks of an unused memory block and add it. */
-static int vmem_sbm_plug_and_add_mb(struct vmem *vm, u64 mb_id,
-				    unsigned int count)
+/* Mark @count sub blocks from sub block 0 of @mb_id on plugged and added. */
+static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
+			    unsigned int count, bool added)
+{
+	u64 i;
+
+	mutex_lock(&vm->hotplug_lock);
+	for (i = 0; i < nb_mbs; i++) {
+		unsigned int n = min(count, vm->geo.sbs_per_mb);
+
+		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, n, added);
+		vmem_mb_set_state(&vm->blocks, mb_id + i,
+				  added ? VMEM_MB_OFFLINE : VMEM_MB_UNUSED);
+		count -= n;
+	}
+	mutex_unlock(&vm->hotplug_lock);
+}
+
+/*
+ * Plug @count sub blocks from the start of unused memory block @mb_id on,
+ * and add @nb_mbs memory blocks there: one memory block in Sub Block Mode,
+ * a big block in Big Block Mode.
+ */
+static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
+			     unsigned int count)
 {
 	const u64 addr = vmem_mb_id_to_phys(&vm->geo, mb_id);
 	int rc, rc2;
@@ -556,29 +605,22 @@ static int vmem_sbm_plug_and_add_mb(struct vmem *vm, u64 mb_id,
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, 0, count);
 	if (rc)
 		return rc;
+	vmem_mark_added(vm, mb_id, nb_mbs, count, true);
 
-	mutex_lock(&vm->hotplug_lock);
-	vmem_mb_set_plugged(&vm->blocks, mb_id, 0, count, true);
-	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_OFFLINE);
-	mutex_unlock(&vm->hotplug_lock);
-
-	/* May online the block right away, calling the notifier and callback. */
-	rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
+	/* May online the memory right away, calling the notifier and callback. */
+	rc = add_memory_driver_managed(vm->mgid, addr, nb_mbs * vm->geo.mb_size,
 				       vmem_res_name, MHP_NID_IS_MGID);
 	if (!rc)
 		return 0;
 
-	dev_warn_ratelimited(&vm->vdev->dev,
-			     "adding memory block %llu failed: %d\n", mb_id, rc);
-	mutex_lock(&vm->hotplug_lock);
-	vmem_mb_set_plugged(&vm->blocks, mb_id, 0, count, false);
-	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_UNUSED);
-	mutex_unlock(&vm->hotplug_lock);
+	dev_warn_ratelimited(&vm->vdev->dev, "adding [%#llx, %#llx) failed: %d\n",
+			     addr, addr + nb_mbs * vm->geo.mb_size, rc);
+	vmem_mark_added(vm, mb_id, nb_mbs, count, false);
 	rc2 = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, count);
 	if (rc2) {
 		dev_err(&vm->vdev->dev,
-			"cannot unplug memory block %llu after adding it failed: %d, stopping\n",
-			mb_id, rc2);
+			"cannot unplug [%#llx, %#llx) after adding it failed: %d, stopping\n",
+			addr, addr + nb_mbs * vm->geo.mb_size, rc2);
 		return -EIO;
 	}
 	return rc == -ENOMEM ? -ENOMEM : VMEM_MEM_BUSY;
@@ -602,7 +644,7 @@ static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
 			rc = vmem_sbm_plug_sbs(vm, mb_id, first, n);
 		} else if (mb_id != ~0ULL) {
 			n = min_t(u64, nb_sbs, vm->geo.sbs_per_mb);
-			rc = vmem_sbm_plug_and_add_mb(vm, mb_id, n);
+			rc = vmem_plug_and_add(vm, mb_id, 1, n);
 		} else {
 			return VMEM_NO_SPACE;
 		}
@@ -713,35 +755,46 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	return rc;
 }
 
-/* Remove an added memory block that has nothing plugged. */
-static int vmem_sbm_remove_mb(struct vmem *vm, u64 mb_id)
+/*
+ * Remove the unit (memory block, or big block) starting at @mb_id once
+ * nothing in it is plugged.
+ */
+static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 {
+	const u64 nb = vm->geo.bb_mbs;
 	int rc;
+	u64 i;
 
 	rc = offline_and_remove_memory(vmem_mb_id_to_phys(&vm->geo, mb_id),
-				       vm->geo.mb_size);
+				       nb * vm->geo.mb_size);
 	if (rc) {
 		dev_dbg(&vm->vdev->dev, "removing memory block %llu failed: %d\n",
 			mb_id, rc);
 		return VMEM_MEM_BUSY;
 	}
 	mutex_lock(&vm->hotplug_lock);
-	vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_UNUSED);
+	for (i = 0; i < nb; i++)
+		vmem_mb_set_state(&vm->blocks, mb_id + i, VMEM_MB_UNUSED);
 	mutex_unlock(&vm->hotplug_lock);
 	return 0;
 }
 
 /* Retry removals that failed before; any failure is VMEM_MEM_BUSY. */
-static int vmem_sbm_remove_empty_mbs(struct vmem *vm)
+static int vmem_remove_empty_units(struct vmem *vm)
 {
+	const u64 nb = vm->geo.bb_mbs;
 	int rc = 0;
-	u64 i;
+	u64 i, j;
 
-	for (i = 0; i < vm->geo.nb_mb; i++) {
-		struct vmem_mb *mb = &vm->blocks.mb[i];
+	for (i = 0; i < vm->geo.nb_mb; i += nb) {
+		bool added = false, plugged = false;
 
-		if (mb->state != VMEM_MB_UNUSED && !mb->plugged &&
-		    vmem_sbm_remove_mb(vm, vm->geo.first_mb_id + i))
+		for (j = i; j < i + nb; j++) {
+			added |= vm->blocks.mb[j].state != VMEM_MB_UNUSED;
+			plugged |= vm->blocks.mb[j].plugged != 0;
+		}
+		if (added && !plugged &&
+		    vmem_remove_unit(vm, vm->geo.first_mb_id + i))
 			rc = VMEM_MEM_BUSY;
 	}
 	return rc;
@@ -760,10 +813,117 @@ static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 		else if (rc)
 			return rc;
 		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged &&
-		    vmem_sbm_remove_mb(vm, mb_id))
+		    vmem_remove_unit(vm, mb_id))
 			busy = true;
 	}
 	return nb_sbs || busy ? VMEM_MEM_BUSY : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Big Block Mode                                                         */
+/* ---------------------------------------------------------------------- */
+
+static int vmem_bbm_plug(struct vmem *vm, u64 nb_bbs)
+{
+	const u64 usable = vmem_usable_nb_mb(&vm->geo, &vm->cfg);
+	u64 mb_id;
+	int rc;
+
+	for (; nb_bbs; nb_bbs--) {
+		if (vmem_should_restart(vm))
+			return VMEM_RESTART;
+		if (!vmem_bbm_pick_plug_bb(&vm->blocks, usable, &mb_id))
+			return VMEM_NO_SPACE;
+		rc = vmem_plug_and_add(vm, mb_id, vm->geo.bb_mbs, vm->geo.bb_mbs);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Give pages taken from online memory blocks @mb_id.. back to the buddy. */
+static void vmem_bbm_give_back(struct vmem *vm, u64 mb_id, u64 nb_mbs)
+{
+	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
+	u64 i;
+
+	for (i = 0; i < nb_mbs; i++) {
+		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
+
+		if (!vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
+			continue;
+		vmem_pages_clear_offline(pfn, nr);
+		free_contig_range(pfn, nr);
+		adjust_managed_page_count(pfn_to_page(pfn), nr);
+	}
+}
+
+/*
+ * Unplug a big block the safe way: take every page of its online memory
+ * blocks first (bounded: alloc_contig_range() gives up on pages it cannot
+ * migrate), unplug it, and only then offline and remove memory that is all
+ * fake-offline, which cannot hang.
+ */
+static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
+{
+	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
+	const u64 nb = vm->geo.bb_mbs;
+	int rc = 0;
+	u64 i;
+
+	mutex_lock(&vm->hotplug_lock);
+	for (i = 0; i < nb; i++) {
+		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
+
+		if (!vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
+			continue;
+		rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
+					GFP_KERNEL | __GFP_NOWARN);
+		if (rc) {
+			rc = rc == -ENOMEM ? -ENOMEM : VMEM_MEM_BUSY;
+			break;
+		}
+		vmem_pages_set_offline(pfn, nr, false);
+		adjust_managed_page_count(pfn_to_page(pfn), -nr);
+	}
+	if (!rc)
+		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, nb);
+	if (rc) {
+		vmem_bbm_give_back(vm, mb_id, i);
+		mutex_unlock(&vm->hotplug_lock);
+		return rc;
+	}
+	for (i = 0; i < nb; i++)
+		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
+	mutex_unlock(&vm->hotplug_lock);
+
+	/* Unplugged for good; a failed removal is retried by the worker. */
+	vmem_remove_unit(vm, mb_id);
+	return 0;
+}
+
+static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
+{
+	u64 cursor = 0, mb_id;
+	bool busy = false;
+	int rc;
+
+	while (nb_bbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
+		mb_id = vmem_bb_first_mb(&vm->geo, mb_id);
+		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged)
+			continue;
+		if (vmem_should_restart(vm))
+			return VMEM_RESTART;
+		rc = vmem_bbm_unplug_bb(vm, mb_id);
+		if (rc == VMEM_MEM_BUSY) {
+			busy = true;
+			continue;
+		}
+		if (rc)
+			return rc;
+		nb_bbs--;
+	}
+	return nb_bbs || busy ? VMEM_MEM_BUSY : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -828,7 +988,7 @@ static u64 vmem_plugged_bytes(struct vmem *vm)
 
 static u64 vmem_target_bytes(struct vmem *vm)
 {
-	return vmem_align_down(vm->cfg.requested_size, vm->geo.sb_size);
+	return vmem_align_down(vm->cfg.requested_size, vmem_unit_size(&vm->geo));
 }
 
 /*
@@ -867,14 +1027,16 @@ static int vmem_run(struct vmem *vm)
 		vm->unplug_all_pending = false;
 	}
 
-	rc = vmem_sbm_remove_empty_mbs(vm);
+	rc = vmem_remove_empty_units(vm);
 
-	target = vmem_target_bytes(vm) / vm->geo.sb_size;
-	plugged = vm->blocks.plugged_sbs;
+	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
+	plugged = vmem_plugged_bytes(vm) / vmem_unit_size(&vm->geo);
 	if (target > plugged)
-		rc = vmem_sbm_plug(vm, target - plugged) ?: rc;
+		rc = (vmem_is_bbm(&vm->geo) ? vmem_bbm_plug(vm, target - plugged) :
+		      vmem_sbm_plug(vm, target - plugged)) ?: rc;
 	else if (target < plugged)
-		rc = vmem_sbm_unplug(vm, plugged - target) ?: rc;
+		rc = (vmem_is_bbm(&vm->geo) ? vmem_bbm_unplug(vm, plugged - target) :
+		      vmem_sbm_unplug(vm, plugged - target)) ?: rc;
 	return rc;
 }
 
@@ -911,6 +1073,13 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 	case 0:
 		vm->retry_ms = 0;
 		vmem_set_shortfall(vm, NULL);
+		/* Plugging is in whole units: say so when that falls short. */
+		if (vm->cfg.requested_size != vmem_plugged_bytes(vm)) {
+			WRITE_ONCE(vm->shortfall,
+				   vm->cfg.requested_size - vmem_plugged_bytes(vm));
+			WRITE_ONCE(vm->shortfall_reason,
+				   "requested size not a multiple of the plug unit");
+		}
 		if (vm->reported_size != vmem_plugged_bytes(vm)) {
 			vm->reported_size = vmem_plugged_bytes(vm);
 			dev_info(&vm->vdev->dev, "plugged %llu MiB (requested %llu MiB)\n",
@@ -997,6 +1166,7 @@ static DEVICE_ATTR_RO(_name)
 
 VMEM_ATTR_U64(block_size, vm->geo.block_size);
 VMEM_ATTR_U64(sub_block_size, vm->geo.sb_size);
+VMEM_ATTR_U64(big_block_size, vm->geo.bb_size);
 VMEM_ATTR_U64(region_addr, vm->cfg.addr);
 VMEM_ATTR_U64(region_size, vm->cfg.region_size);
 VMEM_ATTR_U64(plugged_size, vmem_plugged_bytes(vm));
@@ -1015,13 +1185,14 @@ static DEVICE_ATTR_RO(shortfall_reason);
 static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
 			 char *buf)
 {
-	return sysfs_emit(buf, "sbm\n");
+	return sysfs_emit(buf, "%s\n", vmem_is_bbm(&dev_to_vmem(dev)->geo) ? "bbm" : "sbm");
 }
 static DEVICE_ATTR_RO(mode);
 
 static struct attribute *vmem_attrs[] = {
 	&dev_attr_block_size.attr,
 	&dev_attr_sub_block_size.attr,
+	&dev_attr_big_block_size.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_region_addr.attr,
 	&dev_attr_region_size.attr,
@@ -1169,10 +1340,12 @@ static int vmem_probe(struct virtio_device *vdev)
 	if (rc)
 		goto out_free;
 	vmem_guest_limits(&lim);
-	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim)) {
+	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim, bbm_block_size)) {
 		dev_err(&vdev->dev,
-			"block size %llu KiB is not below the memory block size %llu KiB, or the region holds no whole memory block: not supported\n",
-			vm->cfg.block_size >> 10, lim.mb_size >> 10);
+			"region [%#llx, %#llx) holds no whole %s block: nothing to plug\n",
+			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
+			bbm_block_size || vm->cfg.block_size >= lim.mb_size ?
+			"big" : "memory");
 		rc = -EINVAL;
 		goto out_free;
 	}
@@ -1198,7 +1371,8 @@ static int vmem_probe(struct virtio_device *vdev)
 	if (rc)
 		goto out_del_vq;
 
-	rc = memory_group_register_dynamic(vm->nid, PHYS_PFN(vm->geo.mb_size));
+	rc = memory_group_register_dynamic(vm->nid,
+					   PHYS_PFN(vm->geo.mb_size * vm->geo.bb_mbs));
 	if (rc < 0) {
 		dev_err(&vdev->dev, "cannot register a memory group: %d\n", rc);
 		goto out_release;
@@ -1220,9 +1394,11 @@ static int vmem_probe(struct virtio_device *vdev)
 	/* We cannot know what a previous owner plugged: start from nothing. */
 	vm->unplug_all_pending = vm->cfg.plugged_size != 0;
 	dev_info(&vdev->dev,
-		 "region [%#llx, %#llx), block size %llu KiB, sub block %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
+		 "region [%#llx, %#llx), block size %llu KiB, %s %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
 		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
-		 vm->geo.block_size >> 10, vm->geo.sb_size >> 10, vm->nid,
+		 vm->geo.block_size >> 10,
+		 vmem_is_bbm(&vm->geo) ? "big block" : "sub block",
+		 vmem_unit_size(&vm->geo) >> 10, vm->nid,
 		 vm->cfg.plugged_size >> 20, vm->cfg.requested_size >> 20);
 	vmem_schedule(vm, 0);
 	return 0;
@@ -1253,8 +1429,11 @@ static bool vmem_empty_for_unload(struct vmem *vm)
 	int try, rc = 0;
 
 	for (try = 0; try < VMEM_UNLOAD_TRIES; try++) {
-		rc = vmem_sbm_remove_empty_mbs(vm);
-		if (vm->blocks.plugged_sbs)
+		rc = vmem_remove_empty_units(vm);
+		if (vmem_is_bbm(&vm->geo) && vm->blocks.plugged_sbs)
+			rc = vmem_bbm_unplug(vm, vmem_plugged_bytes(vm) /
+					     vm->geo.bb_size) ?: rc;
+		else if (vm->blocks.plugged_sbs)
 			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs) ?: rc;
 		if (!rc || (rc != VMEM_MEM_BUSY && rc != VMEM_DEV_BUSY &&
 			    rc != -ENOMEM))

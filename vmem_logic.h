@@ -73,6 +73,10 @@ struct vmem_limits {
  * @sbs_per_mb: sub blocks per memory block
  * @first_mb_id: id of the first memory block wholly inside the region
  * @nb_mb: number of memory blocks wholly inside the region
+ * @bb_size: Big Block Mode: size of a big block, the unit that is plugged,
+ *	added, removed and unplugged as a whole (0 in Sub Block Mode). A big
+ *	block spans @bb_mbs memory blocks, each tracked with one sub block.
+ * @bb_mbs: memory blocks per big block (1 in Sub Block Mode)
  *
  * Memory block ids are physical: id = address / @mb_size.
  */
@@ -83,6 +87,8 @@ struct vmem_geometry {
 	unsigned int sbs_per_mb;
 	u64 first_mb_id;
 	u64 nb_mb;
+	u64 bb_size;
+	u64 bb_mbs;
 };
 
 /**
@@ -204,30 +210,48 @@ static inline int vmem_config_check(const struct vmem_config *cfg,
  * @geo: filled in
  * @cfg: a config that passed vmem_config_check()
  * @lim: what the guest kernel can accept
+ * @bb_size: 0 to choose the mode from the device block size, or a big
+ *	block size that forces Big Block Mode
  *
- * The sub block is the device block, raised to the pageblock size (the
- * smallest range alloc_contig_range() can take) and to 1/64 of a memory
- * block. Only memory blocks wholly inside the region are used.
+ * Sub Block Mode, for device blocks smaller than a memory block: the sub
+ * block is the device block, raised to the pageblock size (the smallest
+ * range alloc_contig_range() can take) and to 1/64 of a memory block.
  *
- * Return: 0, or -EINVAL when the device block is not smaller than a memory
- * block (Sub Block Mode does not apply) or no memory block fits.
+ * Big Block Mode, for device blocks of a memory block or more, or when
+ * @bb_size asks for it: the big block is the largest of the device block,
+ * the memory block and @bb_size; each memory block is one sub block.
+ *
+ * Only memory blocks (big blocks) wholly inside the region are used.
+ *
+ * Return: 0; -EINVAL when @bb_size is not a power of two, or the region
+ * holds no whole memory block (big block).
  */
 static inline int vmem_geometry_init(struct vmem_geometry *geo,
 				     const struct vmem_config *cfg,
-				     const struct vmem_limits *lim)
+				     const struct vmem_limits *lim,
+				     u64 bb_size)
 {
-	u64 sb = cfg->block_size;
-	u64 first, end;
+	u64 sb = cfg->block_size, unit, first, end;
 
-	if (cfg->block_size >= lim->mb_size)
+	if (bb_size && !vmem_is_pow2(bb_size))
 		return -EINVAL;
-	if (sb < lim->min_sb_size)
-		sb = lim->min_sb_size;
-	if (sb < lim->mb_size / VMEM_MAX_SBS_PER_MB)
-		sb = lim->mb_size / VMEM_MAX_SBS_PER_MB;
+	if (bb_size || cfg->block_size >= lim->mb_size) {
+		if (bb_size < cfg->block_size)
+			bb_size = cfg->block_size;
+		if (bb_size < lim->mb_size)
+			bb_size = lim->mb_size;
+		sb = lim->mb_size;
+		unit = bb_size;
+	} else {
+		if (sb < lim->min_sb_size)
+			sb = lim->min_sb_size;
+		if (sb < lim->mb_size / VMEM_MAX_SBS_PER_MB)
+			sb = lim->mb_size / VMEM_MAX_SBS_PER_MB;
+		unit = lim->mb_size;
+	}
 
-	first = vmem_align_up(cfg->addr, lim->mb_size);
-	end = vmem_align_down(cfg->addr + cfg->region_size, lim->mb_size);
+	first = vmem_align_up(cfg->addr, unit);
+	end = vmem_align_down(cfg->addr + cfg->region_size, unit);
 
 	geo->block_size = cfg->block_size;
 	geo->sb_size = sb;
@@ -235,7 +259,20 @@ static inline int vmem_geometry_init(struct vmem_geometry *geo,
 	geo->sbs_per_mb = lim->mb_size / sb;
 	geo->first_mb_id = first / lim->mb_size;
 	geo->nb_mb = end > first ? (end - first) / lim->mb_size : 0;
+	geo->bb_size = bb_size;
+	geo->bb_mbs = unit / lim->mb_size;
 	return geo->nb_mb ? 0 : -EINVAL;
+}
+
+static inline bool vmem_is_bbm(const struct vmem_geometry *geo)
+{
+	return geo->bb_size != 0;
+}
+
+/* The plug/unplug unit: a big block, or a sub block in Sub Block Mode. */
+static inline u64 vmem_unit_size(const struct vmem_geometry *geo)
+{
+	return vmem_is_bbm(geo) ? geo->bb_size : geo->sb_size;
 }
 
 static inline u64 vmem_mb_id_to_phys(const struct vmem_geometry *geo,
@@ -272,13 +309,20 @@ static inline u64 vmem_usable_nb_mb(const struct vmem_geometry *geo,
 				    const struct vmem_config *cfg)
 {
 	u64 end = vmem_align_down(cfg->addr + cfg->usable_region_size,
-				  geo->mb_size);
+				  geo->mb_size * geo->bb_mbs);
 	u64 first = geo->first_mb_id * geo->mb_size;
 
 	if (end <= first)
 		return 0;
 	end = (end - first) / geo->mb_size;
 	return end < geo->nb_mb ? end : geo->nb_mb;
+}
+
+/* First memory block of the big block holding memory block @mb_id. */
+static inline u64 vmem_bb_first_mb(const struct vmem_geometry *geo, u64 mb_id)
+{
+	return geo->first_mb_id +
+	       (mb_id - geo->first_mb_id) / geo->bb_mbs * geo->bb_mbs;
 }
 
 static inline struct vmem_mb *vmem_mb_get(struct vmem_blocks *b, u64 mb_id)
@@ -459,6 +503,32 @@ static inline bool vmem_pick_plug_mb(struct vmem_blocks *b, u64 usable_nb_mb,
 		}
 	}
 	*mb_id = ~0ULL;
+	return false;
+}
+
+/**
+ * vmem_bbm_pick_plug_bb() - choose the big block to plug and add next
+ * @b: the device's blocks (Big Block Mode)
+ * @usable_nb_mb: memory blocks inside the usable region
+ * @mb_id: set to the first memory block of the lowest unused big block
+ *
+ * All memory blocks of a big block share one state, so the first one
+ * stands for all.
+ *
+ * Return: true when there is an unused big block.
+ */
+static inline bool vmem_bbm_pick_plug_bb(struct vmem_blocks *b,
+					 u64 usable_nb_mb, u64 *mb_id)
+{
+	const struct vmem_geometry *geo = b->geo;
+	u64 i;
+
+	for (i = 0; i + geo->bb_mbs <= usable_nb_mb; i += geo->bb_mbs) {
+		if (b->mb[i].state == VMEM_MB_UNUSED) {
+			*mb_id = geo->first_mb_id + i;
+			return true;
+		}
+	}
 	return false;
 }
 

@@ -19,7 +19,7 @@ static int geometry(struct vmem_geometry *geo, u64 block_size, u64 addr,
 	cfg.usable_region_size = region_size;
 	lim.mb_size = mb_size;
 	memset(geo, 0xa5, sizeof(*geo));
-	return vmem_geometry_init(geo, &cfg, &lim);
+	return vmem_geometry_init(geo, &cfg, &lim, 0);
 }
 
 START_TEST(geometry_sb_size_equals_block_size_for_2M_to_16M)
@@ -60,7 +60,7 @@ START_TEST(geometry_raises_block_to_pageblock_above_mb_64th)
 	/* Pageblock larger than 1/64 of a memory block: it wins. */
 	lim.min_sb_size = 8 * MiB;
 	cfg.block_size = 2 * MiB;
-	EXPECT_ERR(vmem_geometry_init(&geo, &cfg, &lim), 0);
+	EXPECT_ERR(vmem_geometry_init(&geo, &cfg, &lim, 0), 0);
 	EXPECT_U64(geo.sb_size, 8 * MiB);
 	EXPECT_U64(geo.sbs_per_mb, 16);
 }
@@ -122,21 +122,108 @@ START_TEST(geometry_unaligned_end_drops_trailing_partial_memory_block)
 }
 END_TEST
 
-START_TEST(geometry_rejects_block_size_equal_to_memory_block_size)
+static int geometry_bbm(struct vmem_geometry *geo, u64 block_size, u64 addr,
+			u64 region_size, u64 bb_size)
+{
+	struct vmem_config cfg = vt_config();
+	struct vmem_limits lim = vt_limits();
+
+	cfg.block_size = block_size;
+	cfg.addr = addr;
+	cfg.region_size = region_size;
+	cfg.usable_region_size = region_size;
+	memset(geo, 0xa5, sizeof(*geo));
+	return vmem_geometry_init(geo, &cfg, &lim, bb_size);
+}
+
+START_TEST(geometry_block_size_of_a_memory_block_is_big_block_mode)
 {
 	struct vmem_geometry geo;
 
-	EXPECT_ERR(geometry(&geo, 128 * MiB, 4 * GiB, 4 * GiB, 128 * MiB),
+	EXPECT_ERR(geometry(&geo, 128 * MiB, 4 * GiB, 4 * GiB, 128 * MiB), 0);
+	EXPECT_U64(vmem_is_bbm(&geo), 1);
+	EXPECT_U64(geo.bb_size, 128 * MiB);
+	EXPECT_U64(geo.bb_mbs, 1);
+	EXPECT_U64(geo.sb_size, 128 * MiB);
+	EXPECT_U64(geo.sbs_per_mb, 1);
+	EXPECT_U64(geo.nb_mb, 32);
+}
+END_TEST
+
+START_TEST(geometry_big_block_spans_several_memory_blocks)
+{
+	static const u64 sizes[] = { 256 * MiB, 1 * GiB, 2 * GiB };
+	struct vmem_geometry geo;
+
+	vt_set_ctx("block_size=%lluM", sizes[_i] / MiB);
+	EXPECT_ERR(geometry(&geo, sizes[_i], 4 * GiB, 8 * GiB, 128 * MiB), 0);
+	EXPECT_U64(geo.bb_size, sizes[_i]);
+	EXPECT_U64(geo.bb_mbs, sizes[_i] / (128 * MiB));
+	EXPECT_U64(geo.sbs_per_mb, 1);
+	EXPECT_U64(geo.nb_mb, 64);
+	EXPECT_U64(vmem_unit_size(&geo), sizes[_i]);
+}
+END_TEST
+
+START_TEST(geometry_forced_big_blocks_for_small_device_blocks)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry_bbm(&geo, 4 * MiB, 4 * GiB, 4 * GiB, 256 * MiB), 0);
+	EXPECT_U64(vmem_is_bbm(&geo), 1);
+	EXPECT_U64(geo.bb_size, 256 * MiB);
+	EXPECT_U64(geo.bb_mbs, 2);
+	EXPECT_U64(geo.block_size, 4 * MiB);
+}
+END_TEST
+
+START_TEST(geometry_forced_big_block_below_memory_block_is_raised)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry_bbm(&geo, 4 * MiB, 4 * GiB, 4 * GiB, 64 * MiB), 0);
+	EXPECT_U64(geo.bb_size, 128 * MiB);
+	EXPECT_U64(geo.bb_mbs, 1);
+}
+END_TEST
+
+START_TEST(geometry_forced_big_block_not_power_of_two_is_refused)
+{
+	struct vmem_geometry geo;
+
+	EXPECT_ERR(geometry_bbm(&geo, 4 * MiB, 4 * GiB, 4 * GiB, 384 * MiB),
 		   -EINVAL);
 }
 END_TEST
 
-START_TEST(geometry_rejects_block_size_above_memory_block_size)
+START_TEST(geometry_big_blocks_use_only_whole_big_blocks_of_the_region)
 {
 	struct vmem_geometry geo;
 
-	EXPECT_ERR(geometry(&geo, 1 * GiB, 4 * GiB, 4 * GiB, 128 * MiB),
-		   -EINVAL);
+	/* [4G + 512M, 7G + 512M) holds whole 1G blocks at 5G and 6G only. */
+	EXPECT_ERR(geometry(&geo, 512 * MiB, 4 * GiB + 512 * MiB, 3 * GiB,
+			    128 * MiB), 0);
+	EXPECT_ERR(geometry_bbm(&geo, 512 * MiB, 4 * GiB + 512 * MiB, 3 * GiB,
+				1 * GiB), 0);
+	EXPECT_U64(geo.first_mb_id, 5 * GiB / (128 * MiB));
+	EXPECT_U64(geo.nb_mb, 16);
+	EXPECT_U64(vmem_bb_first_mb(&geo, geo.first_mb_id + 11),
+		   geo.first_mb_id + 8);
+}
+END_TEST
+
+START_TEST(geometry_big_blocks_usable_region_rounds_to_big_blocks)
+{
+	struct vmem_config cfg = vt_config();
+	struct vmem_limits lim = vt_limits();
+	struct vmem_geometry geo;
+
+	cfg.block_size = 1 * GiB;
+	cfg.region_size = 8 * GiB;
+	cfg.usable_region_size = 8 * GiB;
+	EXPECT_ERR(vmem_geometry_init(&geo, &cfg, &lim, 0), 0);
+	cfg.usable_region_size = 3 * GiB + 512 * MiB;
+	EXPECT_U64(vmem_usable_nb_mb(&geo, &cfg), 24);
 }
 END_TEST
 
@@ -170,7 +257,7 @@ static void usable_setup(struct vmem_geometry *geo, struct vmem_config *cfg,
 	cfg->addr = addr;
 	cfg->region_size = region_size;
 	cfg->usable_region_size = region_size;
-	ck_assert_int_eq(vmem_geometry_init(geo, cfg, &lim), 0);
+	ck_assert_int_eq(vmem_geometry_init(geo, cfg, &lim, 0), 0);
 }
 
 START_TEST(usable_nb_mb_is_zero_for_zero_usable_region)
@@ -346,8 +433,13 @@ Suite *vt_geometry_suite(void)
 	tcase_add_test(geo, geometry_aligned_region_uses_every_memory_block);
 	tcase_add_test(geo, geometry_unaligned_region_uses_only_whole_memory_blocks);
 	tcase_add_test(geo, geometry_unaligned_end_drops_trailing_partial_memory_block);
-	tcase_add_test(geo, geometry_rejects_block_size_equal_to_memory_block_size);
-	tcase_add_test(geo, geometry_rejects_block_size_above_memory_block_size);
+	tcase_add_test(geo, geometry_block_size_of_a_memory_block_is_big_block_mode);
+	tcase_add_loop_test(geo, geometry_big_block_spans_several_memory_blocks, 0, 3);
+	tcase_add_test(geo, geometry_forced_big_blocks_for_small_device_blocks);
+	tcase_add_test(geo, geometry_forced_big_block_below_memory_block_is_raised);
+	tcase_add_test(geo, geometry_forced_big_block_not_power_of_two_is_refused);
+	tcase_add_test(geo, geometry_big_blocks_use_only_whole_big_blocks_of_the_region);
+	tcase_add_test(geo, geometry_big_blocks_usable_region_rounds_to_big_blocks);
 	tcase_add_test(geo, geometry_rejects_region_smaller_than_memory_block);
 	tcase_add_test(geo, geometry_rejects_region_straddling_without_whole_memory_block);
 	suite_add_tcase(s, geo);

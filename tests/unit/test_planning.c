@@ -277,6 +277,34 @@ START_TEST(unplug_walk_visits_each_plugged_block_once)
 }
 END_TEST
 
+START_TEST(bbm_plug_picks_lowest_unused_big_block)
+{
+	struct vt_dev d;
+	u64 mb_id = 0, i;
+
+	vt_dev_init(&d, 1024ULL << 20, 4ULL << 30, 4ULL << 30);
+	EXPECT_U64(d.geo.bb_mbs, 8);
+	for (i = 0; i < 8; i++)
+		vt_dev_put(&d, i, VMEM_MB_ONLINE_MOVABLE, 1);
+	EXPECT_U64(vmem_bbm_pick_plug_bb(&d.b, d.geo.nb_mb, &mb_id), 1);
+	EXPECT_U64(mb_id, d.geo.first_mb_id + 8);
+}
+END_TEST
+
+START_TEST(bbm_plug_ignores_partial_big_blocks_beyond_usable_region)
+{
+	struct vt_dev d;
+	u64 mb_id = 0, i;
+
+	vt_dev_init(&d, 1024ULL << 20, 4ULL << 30, 4ULL << 30);
+	for (i = 0; i < 8; i++)
+		vt_dev_put(&d, i, VMEM_MB_OFFLINE, 1);
+	EXPECT_U64(vmem_bbm_pick_plug_bb(&d.b, 12, &mb_id), 0);
+	EXPECT_U64(vmem_bbm_pick_plug_bb(&d.b, 16, &mb_id), 1);
+	EXPECT_U64(mb_id, d.geo.first_mb_id + 8);
+}
+END_TEST
+
 Suite *vt_planning_suite(void)
 {
 	Suite *s = suite_create("planning");
@@ -295,6 +323,8 @@ Suite *vt_planning_suite(void)
 	tcase_add_test(plug, pick_plug_returns_false_and_all_ones_when_all_plugged);
 	tcase_add_test(plug, pick_plug_returns_false_and_all_ones_when_nothing_usable);
 	tcase_add_test(plug, pick_plug_uses_first_mb_id_of_unaligned_region);
+	tcase_add_test(plug, bbm_plug_picks_lowest_unused_big_block);
+	tcase_add_test(plug, bbm_plug_ignores_partial_big_blocks_beyond_usable_region);
 	suite_add_tcase(s, plug);
 
 	tcase_add_test(unplug, unplug_walks_offline_then_movable_then_kernel);

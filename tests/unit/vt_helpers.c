@@ -89,7 +89,7 @@ void vt_dev_init(struct vt_dev *d, u64 block_size, u64 addr,
 	d->cfg.addr = addr;
 	d->cfg.region_size = region_size;
 	d->cfg.usable_region_size = region_size;
-	ret = vmem_geometry_init(&d->geo, &d->cfg, &d->lim);
+	ret = vmem_geometry_init(&d->geo, &d->cfg, &d->lim, 0);
 	ck_assert_msg(ret == 0, "fixture: vmem_geometry_init: expected 0, got %d",
 		      ret);
 	ck_assert_msg(d->geo.nb_mb <= VT_MAX_MB,
