@@ -38,8 +38,14 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 #include <linux/build_bug.h>
+#include <linux/suspend.h>
 
 #include "vmem_logic.h"
+
+/* Newer spec: plugged memory survives a suspend to RAM (not in 6.1 uapi). */
+#ifndef VIRTIO_MEM_F_PERSISTENT_SUSPEND
+#define VIRTIO_MEM_F_PERSISTENT_SUSPEND	2
+#endif
 
 static unsigned int retry_min_ms = 1000;
 static unsigned int retry_max_ms = 30000;
@@ -1418,12 +1424,11 @@ out_free:
 }
 
 /*
- * Unplug and remove everything on unload. Memory that stays in use after a
- * few tries is kept: online, plugged, its region claimed for good. Its
- * unplugged parts stay fake-offline with a reference, so the memory block
- * can never be offlined and onlined again without this driver.
+ * Unplug and remove everything, for unload and for a suspend that would lose
+ * plugged memory. Gives up after a few tries with short pauses. Returns true
+ * when no memory of the device is added any more.
  */
-static bool vmem_empty_for_unload(struct vmem *vm)
+static bool vmem_empty_device(struct vmem *vm)
 {
 	unsigned int delay_ms = 100;
 	int try, rc = 0;
@@ -1455,8 +1460,14 @@ static void vmem_remove(struct virtio_device *vdev)
 	spin_unlock_irq(&vm->stop_lock);
 	cancel_delayed_work_sync(&vm->work);
 
+	/*
+	 * Memory that stays in use is kept: online, plugged, its region
+	 * claimed for good. Its unplugged parts stay fake-offline with a
+	 * reference, so the memory block can never be offlined and onlined
+	 * again without this driver.
+	 */
 	if (!READ_ONCE(vm->broken))
-		empty = vmem_empty_for_unload(vm);
+		empty = vmem_empty_device(vm);
 	else
 		empty = vm->blocks.nr_in_state[VMEM_MB_UNUSED] == vm->geo.nb_mb;
 
@@ -1485,11 +1496,96 @@ static void vmem_remove(struct virtio_device *vdev)
 	vdev->priv = NULL;
 }
 
+#ifdef CONFIG_PM_SLEEP
+static bool vmem_has_memory(struct vmem *vm)
+{
+	return vm->blocks.nr_in_state[VMEM_MB_UNUSED] != vm->geo.nb_mb ||
+	       vm->blocks.plugged_sbs;
+}
+
+/*
+ * Suspend keeps the device's memory as it is, with two exceptions. Waking up
+ * from S3 resets the machine, and QEMU unplugs everything on reset unless
+ * the device offers VIRTIO_MEM_F_PERSISTENT_SUSPEND: then the device is
+ * emptied first (its data migrates to other memory) and plugged again after
+ * resume. Hibernation would restore an image over memory that is no longer
+ * plugged: it is refused while memory is plugged.
+ */
+static int vmem_freeze(struct virtio_device *vdev)
+{
+	struct vmem *vm = vdev->priv;
+	bool s3 = pm_suspend_target_state == PM_SUSPEND_MEM;
+	bool hibernation = pm_suspend_target_state == PM_SUSPEND_ON;
+
+	spin_lock_irq(&vm->stop_lock);
+	vm->stopping = true;
+	spin_unlock_irq(&vm->stop_lock);
+	cancel_delayed_work_sync(&vm->work);
+
+	if (hibernation && vmem_has_memory(vm)) {
+		dev_err(&vdev->dev,
+			"hibernation refused: %llu MiB plugged; set requested-size to 0 first\n",
+			vmem_plugged_bytes(vm) >> 20);
+		goto refuse;
+	}
+	if (s3 && !virtio_has_feature(vdev, VIRTIO_MEM_F_PERSISTENT_SUSPEND) &&
+	    vmem_has_memory(vm) && !READ_ONCE(vm->broken)) {
+		dev_info(&vdev->dev,
+			 "suspend to RAM: the device does not keep memory plugged, unplugging %llu MiB\n",
+			 vmem_plugged_bytes(vm) >> 20);
+		if (!vmem_empty_device(vm) || vm->blocks.plugged_sbs) {
+			dev_err(&vdev->dev,
+				"suspend to RAM refused: %llu MiB still in use and the device would lose it\n",
+				vmem_plugged_bytes(vm) >> 20);
+			goto refuse;
+		}
+	}
+	vdev->config->del_vqs(vdev);
+	return 0;
+
+refuse:
+	spin_lock_irq(&vm->stop_lock);
+	vm->stopping = false;
+	spin_unlock_irq(&vm->stop_lock);
+	vmem_schedule(vm, 0);
+	return -EBUSY;
+}
+
+static int vmem_restore(struct virtio_device *vdev)
+{
+	struct vmem *vm = vdev->priv;
+	struct vmem_config cfg;
+
+	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
+	if (IS_ERR(vm->vq)) {
+		dev_err(&vdev->dev, "cannot set up the request queue after resume: %ld\n",
+			PTR_ERR(vm->vq));
+		return PTR_ERR(vm->vq);
+	}
+	virtio_device_ready(vdev);
+
+	vmem_read_config(vm, &cfg);
+	if (cfg.plugged_size < vmem_plugged_bytes(vm)) {
+		dev_err(&vdev->dev,
+			"device lost plugged memory across suspend (%llu MiB of %llu MiB), stopping\n",
+			cfg.plugged_size >> 20, vmem_plugged_bytes(vm) >> 20);
+		WRITE_ONCE(vm->broken, true);
+	}
+	spin_lock_irq(&vm->stop_lock);
+	vm->stopping = false;
+	spin_unlock_irq(&vm->stop_lock);
+	atomic_set(&vm->config_changed, 1);
+	vmem_schedule(vm, 0);
+	return 0;
+}
+#endif
+
 static unsigned int vmem_features[] = {
 #if defined(CONFIG_ACPI_NUMA)
 	VIRTIO_MEM_F_ACPI_PXM,
 #endif
 	VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE,
+	VIRTIO_MEM_F_PERSISTENT_SUSPEND,
 };
 
 static const struct virtio_device_id vmem_id_table[] = {
@@ -1507,6 +1603,10 @@ static struct virtio_driver vmem_driver = {
 	.probe = vmem_probe,
 	.remove = vmem_remove,
 	.config_changed = vmem_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = vmem_freeze,
+	.restore = vmem_restore,
+#endif
 };
 
 static int __init vmem_init(void)

@@ -62,8 +62,12 @@ class GuestPool:
         guest.start()
         self.boots += 1
         self.guest, self.settings = guest, settings
-        # Memory requested at boot cannot be put back: never reuse those.
-        if vmrig.parse_size(settings.get('requested', 0)):
+        # Never reused: a guest booted with memory requested (that state
+        # cannot be put back), and a guest onlining to the kernel zone
+        # (the kernel's own allocations land in device memory and may keep
+        # some of it plugged for good: resetting to 0 can fail).
+        if vmrig.parse_size(settings.get('requested', 0)) or \
+                settings.get('online') == 'online_kernel':
             self.settings = None
         guest.assert_dmesg_clean()
         return guest
@@ -79,7 +83,7 @@ class GuestPool:
                 return False
             g.online_offline_device_blocks()
             if g.qemu_requested() != 0 or g.qemu_size() != 0:
-                g.resize_and_check(0, timeout=120)
+                g.resize_and_check(0, timeout=60)
             if g.guest_memtotal() != g.base_memtotal():
                 return False
             g.assert_dmesg_clean()

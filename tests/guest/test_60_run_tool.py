@@ -20,8 +20,15 @@ def test_run_tool_resizes_and_shows_both_sides_from_piped_commands():
         env=dict(os.environ))
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert out.count('QEMU: plugged 0, requested 0') == 2, out
-    assert 'QEMU: plugged 260M, requested 260M' in out, out
-    assert '+266240 kB over' in out, out
-    assert 'memory33 online Movable' in out, out
-    assert out.rstrip().endswith('> quit'), out
+    steps = out.split('> ')
+    assert steps[0].startswith('QEMU: plugged 0, requested 0'), out
+    resized = next(s for s in steps if s.startswith('size 260M'))
+    assert 'QEMU: plugged 260M, requested 260M' in resized, out
+    assert '+266240 kB over' in resized, out
+    assert 'memory33 online Movable' in resized, out
+    shown = next(s for s in steps if s.startswith('sh grep'))
+    assert 'MemTotal:' in shown, out
+    shrunk = next(s for s in steps if s.startswith('size 0'))
+    assert 'QEMU: plugged 0, requested 0' in shrunk, out
+    assert 'device memory blocks: none' in shrunk, out
+    assert steps[-1].strip() == 'quit', out

@@ -38,7 +38,9 @@
 #define CHUNK_SIZE		4096UL
 #define PIPE_BYTES		(16UL * MIB)
 #define FILE_MAGIC		0x766d656d66696c65ULL	/* "vmemfile" */
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
+/* Set by the signal handler: volatile sig_atomic_t is what C allows there. */
 static volatile sig_atomic_t got_usr1;
 static volatile sig_atomic_t got_term;
 
@@ -186,7 +188,7 @@ static void pipes_raise_limits(size_t pipes)
 	struct rlimit rl;
 	size_t i;
 
-	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		int fd = open(knobs[i][0], O_WRONLY);
 
 		if (fd < 0)

@@ -864,16 +864,21 @@ class Guest:
         return int(self.sh(f'cat {GUEST_MEMORY_DIR}/block_size_bytes'), 16)
 
     def guest_memory_blocks(self):
-        """{N: {'state', 'valid_zones', 'zone'}} for every memoryN."""
+        """{N: {'state', 'valid_zones', 'zone'}} for every memoryN.  Blocks
+        that vanish while being listed (removed by the driver) are left
+        out."""
         out = self.sh(
             f'cd {GUEST_MEMORY_DIR} && for b in memory[0-9]*; do '
-            'z=$(cat $b/zone 2>/dev/null || cat $b/valid_zones); '
-            'echo "$b|$(cat $b/state)|$z"; done')
+            's=$(cat $b/state 2>/dev/null) || continue; '
+            'z=$(cat $b/zone 2>/dev/null || cat $b/valid_zones 2>/dev/null)'
+            ' || continue; echo "$b|$s|$z"; done')
         blocks = {}
         for line in out.splitlines():
-            name, state, zones = line.split('|')
-            zones = zones.split()
-            blocks[int(name[len('memory'):])] = {
+            m = re.fullmatch(r'memory(\d+)\|(\w+)\|(.*)', line)
+            if not m:
+                raise RigError(f'unexpected memory block line: {line!r}')
+            state, zones = m.group(2), m.group(3).split()
+            blocks[int(m.group(1))] = {
                 'state': state,
                 'valid_zones': zones,
                 'zone': zones[0] if state == 'online' and len(zones) == 1
