@@ -132,6 +132,10 @@ MODULE_PARM_DESC(bbm_block_size,
  *	held while calling into memory hotplug (add/offline/remove).
  * @hotplug_active: the notifier holds @hotplug_lock for an operation;
  *	written only by the notifier, which core mm serialises
+ * @adding: the worker is inside add_memory_driver_managed()
+ * @add_online_failed: the kernel tried to online memory while @adding and
+ *	a memory notifier refused; written by the notifier in the worker's
+ *	own call chain
  * @nid: NUMA node of the memory
  * @mgid: memory group id, so online policies see the device as one unit
  * @region_res: the claimed device region, parent of the added memory
@@ -169,6 +173,8 @@ struct vmem {
 	struct vmem_blocks blocks;
 	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
 	bool hotplug_active;
+	bool adding;
+	bool add_online_failed;
 
 	int nid;
 	int mgid;
@@ -207,6 +213,8 @@ static const char vmem_res_name[] = "System RAM (virtio_mem)";
 #define VMEM_MEM_BUSY	(-EBUSY)	/* guest memory could not be taken */
 #define VMEM_NO_SPACE	(-ENOSPC)	/* usable region exhausted */
 #define VMEM_NACK	(-EPERM)	/* the device refused a plug */
+#define VMEM_ONLINE_FAILED (-ENODATA)	/* added memory could not be onlined */
+#define VMEM_REMOVE_FAILED (-ENOTEMPTY)	/* unplugged memory still added */
 
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
@@ -541,6 +549,8 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 		mutex_unlock(&vm->hotplug_lock);
 		break;
 	case MEM_CANCEL_ONLINE:
+		if (vm->adding)
+			vm->add_online_failed = true;
 		if (!vm->hotplug_active)
 			break;
 		vm->hotplug_active = false;
@@ -614,12 +624,26 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	vmem_mark_added(vm, mb_id, nb_mbs, count, true);
 
 	/* May online the memory right away, calling the notifier and callback. */
+	vm->adding = true;
+	vm->add_online_failed = false;
 	rc = add_memory_driver_managed(vm->mgid, addr, nb_mbs * vm->geo.mb_size,
 				       vmem_res_name, MHP_NID_IS_MGID);
-	if (!rc)
+	vm->adding = false;
+	if (!rc && !vm->add_online_failed)
 		return 0;
+	if (!rc) {
+		/*
+		 * The online policy wanted the memory online and a notifier
+		 * refused: take it back and try again later rather than keep
+		 * plugged memory nobody can use.
+		 */
+		if (offline_and_remove_memory(addr, nb_mbs * vm->geo.mb_size))
+			return 0;
+		rc = VMEM_ONLINE_FAILED;
+	}
 
-	dev_warn_ratelimited(&vm->vdev->dev, "adding [%#llx, %#llx) failed: %d\n",
+	dev_warn_ratelimited(&vm->vdev->dev, "%s [%#llx, %#llx) failed: %d\n",
+			     rc == VMEM_ONLINE_FAILED ? "onlining" : "adding",
 			     addr, addr + nb_mbs * vm->geo.mb_size, rc);
 	vmem_mark_added(vm, mb_id, nb_mbs, count, false);
 	rc2 = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, count);
@@ -629,7 +653,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 			addr, addr + nb_mbs * vm->geo.mb_size, rc2);
 		return -EIO;
 	}
-	return rc == -ENOMEM ? -ENOMEM : VMEM_MEM_BUSY;
+	return rc == -ENOMEM || rc == VMEM_ONLINE_FAILED ? rc : VMEM_MEM_BUSY;
 }
 
 static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
@@ -785,7 +809,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 	return 0;
 }
 
-/* Retry removals that failed before; any failure is VMEM_MEM_BUSY. */
+/* Remove units with nothing plugged; VMEM_REMOVE_FAILED if any stays. */
 static int vmem_remove_empty_units(struct vmem *vm)
 {
 	const u64 nb = vm->geo.bb_mbs;
@@ -801,7 +825,7 @@ static int vmem_remove_empty_units(struct vmem *vm)
 		}
 		if (added && !plugged &&
 		    vmem_remove_unit(vm, vm->geo.first_mb_id + i))
-			rc = VMEM_MEM_BUSY;
+			rc = VMEM_REMOVE_FAILED;
 	}
 	return rc;
 }
@@ -818,9 +842,9 @@ static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 			busy = true;
 		else if (rc)
 			return rc;
-		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged &&
-		    vmem_remove_unit(vm, mb_id))
-			busy = true;
+		/* A failed removal is retried at the end of the run. */
+		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged)
+			vmem_remove_unit(vm, mb_id);
 	}
 	return nb_sbs || busy ? VMEM_MEM_BUSY : 0;
 }
@@ -1033,16 +1057,19 @@ static int vmem_run(struct vmem *vm)
 		vm->unplug_all_pending = false;
 	}
 
-	rc = vmem_remove_empty_units(vm);
+	vmem_remove_empty_units(vm);
 
 	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
 	plugged = vmem_plugged_bytes(vm) / vmem_unit_size(&vm->geo);
+	rc = 0;
 	if (target > plugged)
-		rc = (vmem_is_bbm(&vm->geo) ? vmem_bbm_plug(vm, target - plugged) :
-		      vmem_sbm_plug(vm, target - plugged)) ?: rc;
+		rc = vmem_is_bbm(&vm->geo) ? vmem_bbm_plug(vm, target - plugged) :
+		     vmem_sbm_plug(vm, target - plugged);
 	else if (target < plugged)
-		rc = (vmem_is_bbm(&vm->geo) ? vmem_bbm_unplug(vm, plugged - target) :
-		      vmem_sbm_unplug(vm, plugged - target)) ?: rc;
+		rc = vmem_is_bbm(&vm->geo) ? vmem_bbm_unplug(vm, plugged - target) :
+		     vmem_sbm_unplug(vm, plugged - target);
+	if (!rc)
+		rc = vmem_remove_empty_units(vm);
 	return rc;
 }
 
@@ -1111,6 +1138,12 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 		break;
 	case -ENOMEM:
 		reason = "out of guest memory, retrying";
+		break;
+	case VMEM_ONLINE_FAILED:
+		reason = "onlining added memory failed, retrying";
+		break;
+	case VMEM_REMOVE_FAILED:
+		reason = "removing unplugged memory failed, retrying";
 		break;
 	default:
 		WRITE_ONCE(vm->broken, true);
@@ -1434,14 +1467,15 @@ static bool vmem_empty_device(struct vmem *vm)
 	int try, rc = 0;
 
 	for (try = 0; try < VMEM_UNLOAD_TRIES; try++) {
-		rc = vmem_remove_empty_units(vm);
+		rc = 0;
 		if (vmem_is_bbm(&vm->geo) && vm->blocks.plugged_sbs)
 			rc = vmem_bbm_unplug(vm, vmem_plugged_bytes(vm) /
-					     vm->geo.bb_size) ?: rc;
+					     vm->geo.bb_size);
 		else if (vm->blocks.plugged_sbs)
-			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs) ?: rc;
+			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs);
+		rc = vmem_remove_empty_units(vm) ?: rc;
 		if (!rc || (rc != VMEM_MEM_BUSY && rc != VMEM_DEV_BUSY &&
-			    rc != -ENOMEM))
+			    rc != VMEM_REMOVE_FAILED && rc != -ENOMEM))
 			break;
 		msleep(delay_ms);
 		delay_ms *= 2;
