@@ -39,6 +39,7 @@
 #include <linux/seq_file.h>
 #include <linux/build_bug.h>
 #include <linux/suspend.h>
+#include <linux/crash_dump.h>
 
 #include "vmem_logic.h"
 
@@ -157,6 +158,14 @@ MODULE_PARM_DESC(bbm_block_size,
  * @inject_error: debugfs asked the worker to send a request the device
  *	must answer with ERROR, to exercise that path against a real device
  * @debugfs: the device's debugfs directory
+ * @kdump: running in a kdump capture kernel: no hotplug, only answers for
+ *	/proc/vmcore
+ * @vmcore_cb: the /proc/vmcore callback in kdump mode
+ * @state_lock: protects the STATE cache below in kdump mode
+ * @state_start: start of the range whose state is cached
+ * @state_end: end of the cached range, 0 when nothing is cached
+ * @state_plugged: the cached range is plugged
+ * @state_requests: STATE requests sent in kdump mode
  */
 struct vmem {
 	struct virtio_device *vdev;
@@ -195,6 +204,16 @@ struct vmem {
 	atomic64_t retries;
 	bool inject_error;
 	struct dentry *debugfs;
+
+	bool kdump;
+#ifdef CONFIG_PROC_VMCORE
+	struct vmcore_cb vmcore_cb;
+	struct mutex state_lock;	/* the STATE cache */
+	u64 state_start;
+	u64 state_end;
+	bool state_plugged;
+	atomic64_t state_requests;
+#endif
 };
 
 /* Devices the online-page callback must know about; vmem_devices_lock. */
@@ -1244,6 +1263,111 @@ static struct attribute *vmem_attrs[] = {
 ATTRIBUTE_GROUPS(vmem);
 
 /* ---------------------------------------------------------------------- */
+/* kdump mode                                                             */
+/* ---------------------------------------------------------------------- */
+
+#ifdef CONFIG_PROC_VMCORE
+/* Ask the device for the state of [@addr, @addr + @size). */
+static int vmem_kdump_state(struct vmem *vm, u64 addr, u64 size, u16 *state)
+{
+	int resp;
+
+	atomic64_inc(&vm->state_requests);
+	resp = vmem_send(vm, VIRTIO_MEM_REQ_STATE, addr,
+			 size / vm->cfg.block_size, state);
+	return resp < 0 ? resp : vmem_resp_to_errno(resp);
+}
+
+/*
+ * Whether /proc/vmcore may read @pfn. Answers come from STATE requests:
+ * first for the whole memory block (or device block, if larger) around the
+ * page, which is all a dump of mostly plugged or unplugged memory needs; for
+ * a MIXED one, for the device block holding the page. The last answer is
+ * cached, and /proc/vmcore reads in ascending order, so a dump costs about
+ * one request per memory block plus one per device block of mixed ones.
+ */
+static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
+{
+	struct vmem *vm = container_of(cb, struct vmem, vmcore_cb);
+	const u64 addr = PFN_PHYS(pfn);
+	const u64 end = vm->cfg.addr + vm->cfg.usable_region_size;
+	u64 unit = max_t(u64, memory_block_size_bytes(), vm->cfg.block_size);
+	u64 start;
+	u16 state;
+	bool plugged;
+
+	if (addr < vm->cfg.addr || addr >= vm->cfg.addr + vm->cfg.region_size)
+		return true;
+	/* Beyond the usable region nothing can be plugged. */
+	if (addr >= end)
+		return false;
+
+	mutex_lock(&vm->state_lock);
+	if (addr >= vm->state_start && addr < vm->state_end) {
+		plugged = vm->state_plugged;
+		goto out;
+	}
+	start = max(vmem_align_down(addr, unit), vm->cfg.addr);
+	unit = min(vmem_align_down(addr, unit) + unit, end) - start;
+	if (vmem_kdump_state(vm, start, unit, &state))
+		goto fail;
+	if (state == VIRTIO_MEM_STATE_MIXED) {
+		start = vmem_align_down(addr, vm->cfg.block_size);
+		unit = vm->cfg.block_size;
+		if (vmem_kdump_state(vm, start, unit, &state))
+			goto fail;
+	}
+	if (state != VIRTIO_MEM_STATE_PLUGGED &&
+	    state != VIRTIO_MEM_STATE_UNPLUGGED)
+		goto fail;
+	plugged = state == VIRTIO_MEM_STATE_PLUGGED;
+	vm->state_start = start;
+	vm->state_end = start + unit;
+	vm->state_plugged = plugged;
+out:
+	mutex_unlock(&vm->state_lock);
+	return plugged;
+fail:
+	/* Reading memory that may be unplugged can be fatal: do not. */
+	mutex_unlock(&vm->state_lock);
+	dev_err_ratelimited(&vm->vdev->dev,
+			    "cannot tell whether %#llx is plugged; left out of the dump\n",
+			    addr);
+	return false;
+}
+
+/* In a capture kernel: touch nothing, answer /proc/vmcore. */
+static int vmem_kdump_probe(struct vmem *vm)
+{
+	vm->kdump = true;
+	mutex_init(&vm->state_lock);
+	virtio_device_ready(vm->vdev);
+	vm->vmcore_cb.pfn_is_ram = vmem_vmcore_pfn_is_ram;
+	register_vmcore_cb(&vm->vmcore_cb);
+	dev_info(&vm->vdev->dev,
+		 "kdump mode: region [%#llx, %#llx), %llu MiB plugged; answering /proc/vmcore\n",
+		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
+		 vm->cfg.plugged_size >> 20);
+	return 0;
+}
+
+static void vmem_kdump_remove(struct vmem *vm)
+{
+	unregister_vmcore_cb(&vm->vmcore_cb);
+}
+#else
+static int vmem_kdump_probe(struct vmem *vm)
+{
+	dev_err(&vm->vdev->dev, "kdump mode needs CONFIG_PROC_VMCORE\n");
+	return -ENODEV;
+}
+
+static void vmem_kdump_remove(struct vmem *vm)
+{
+}
+#endif
+
+/* ---------------------------------------------------------------------- */
 /* debugfs                                                                */
 /* ---------------------------------------------------------------------- */
 
@@ -1405,6 +1529,13 @@ static int vmem_probe(struct virtio_device *vdev)
 		goto out_free_blocks;
 	}
 
+	if (is_kdump_kernel()) {
+		rc = vmem_kdump_probe(vm);
+		if (rc)
+			goto out_del_vq;
+		return 0;
+	}
+
 	vm->nid = vmem_node(vm);
 	rc = vmem_claim_region(vm);
 	if (rc)
@@ -1487,6 +1618,15 @@ static void vmem_remove(struct virtio_device *vdev)
 {
 	struct vmem *vm = vdev->priv;
 	bool empty = true;
+
+	if (vm->kdump) {
+		vmem_kdump_remove(vm);
+		virtio_reset_device(vdev);
+		vdev->config->del_vqs(vdev);
+		kvfree(vm->blocks.mb);
+		kfree(vm);
+		return;
+	}
 
 	debugfs_remove_recursive(vm->debugfs);
 	spin_lock_irq(&vm->stop_lock);

@@ -47,8 +47,14 @@ class GuestPool:
         self.settings = None
         self.boots = 0
 
+    # Settings a test leaves out, so equal guests compare equal.
+    DEFAULTS = dict(boot='1G', region='4G', block='4M', requested=0,
+                    online='online_movable', load_driver=True)
+
     def get(self, name, settings):
-        settings = dict(settings)
+        settings = {**self.DEFAULTS, **settings}
+        for key in ('boot', 'region', 'block', 'requested'):
+            settings[key] = vmrig.parse_size(settings[key])
         if settings.get('load_driver', True):
             if not KO.is_file():
                 pytest.skip(f'{KO} is not built (run make, or set VMEM_KO)')
@@ -66,8 +72,7 @@ class GuestPool:
         # cannot be put back), and a guest onlining to the kernel zone
         # (the kernel's own allocations land in device memory and may keep
         # some of it plugged for good: resetting to 0 can fail).
-        if vmrig.parse_size(settings.get('requested', 0)) or \
-                settings.get('online') == 'online_kernel':
+        if settings['requested'] or settings['online'] == 'online_kernel':
             self.settings = None
         guest.assert_dmesg_clean()
         return guest
@@ -106,10 +111,10 @@ def wait_no_memtool(g, timeout=60):
 
 def guest_name(settings):
     """A short name saying what kind of guest this is, for the logs."""
-    parts = ['vm', settings.get('block', '4M'),
+    parts = ['vm', str(settings.get('block', '4M')),
              settings.get('online', 'online_movable').replace('online_', '')]
     if settings.get('requested'):
-        parts.append('req' + str(settings['requested']))
+        parts.append(f'req{settings["requested"]}')
     if not settings.get('load_driver', True):
         parts.append('noload')
     return '-'.join(parts)

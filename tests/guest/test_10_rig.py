@@ -144,3 +144,19 @@ def test_memtool_holds_unmovable_memory_in_pipes(boot_guest):
     assert before - g.guest_meminfo()['MemFree'] > 48 * 1024
     pipes.stop()
     assert g.guest_meminfo()['MemFree'] > before - 8 * 1024
+
+
+def test_dmesg_check_catches_warnings_and_honours_allowed_ones(boot_guest):
+    g = boot_guest(**NOLOAD)
+    g.assert_dmesg_clean()
+
+    g.sh('echo "<4>WARNING: CPU: 0 PID: 1 at vmrig-test" > /dev/kmsg')
+    try:
+        g.assert_dmesg_clean()
+    except vmrig.RigError as err:
+        assert 'vmrig-test' in str(err)
+    else:
+        raise AssertionError('a WARNING: line went unnoticed')
+
+    g.sh('echo "<3>virtio_mem virtio0: vmrig-test error" > /dev/kmsg')
+    g.assert_dmesg_clean(allowed=[(r'vmrig-test', 'injected by this test')])
