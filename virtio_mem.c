@@ -43,6 +43,9 @@
 
 #include "vmem_logic.h"
 
+#define CREATE_TRACE_POINTS
+#include "virtio_mem_trace.h"
+
 /* Newer spec: plugged memory survives a suspend to RAM (not in 6.1 uapi). */
 #ifndef VIRTIO_MEM_F_PERSISTENT_SUSPEND
 #define VIRTIO_MEM_F_PERSISTENT_SUSPEND	2
@@ -216,6 +219,22 @@ struct vmem {
 #endif
 };
 
+static const char * const vmem_mb_state_names[] = {
+	[VMEM_MB_UNUSED] = "unused",
+	[VMEM_MB_OFFLINE] = "offline",
+	[VMEM_MB_ONLINE_KERNEL] = "online_kernel",
+	[VMEM_MB_ONLINE_MOVABLE] = "online_movable",
+};
+
+/* Change a memory block's state; every change is traced. */
+static void vmem_set_mb_state(struct vmem *vm, u64 mb_id,
+			      enum vmem_mb_state state)
+{
+	vmem_mb_set_state(&vm->blocks, mb_id, state);
+	trace_vmem_mb_state(dev_name(&vm->vdev->dev), mb_id,
+			    vmem_mb_state_names[state]);
+}
+
 /* Devices the online-page callback must know about; vmem_devices_lock. */
 static LIST_HEAD(vmem_devices);
 static DEFINE_MUTEX(vmem_devices_lock);
@@ -284,6 +303,7 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 	mutex_unlock(&vm->req_lock);
 
 	atomic64_inc(&vm->req_stats[type][min_t(int, rc, 4)]);
+	trace_vmem_request(dev_name(&vdev->dev), type, addr, nb_blocks, rc);
 	return rc;
 }
 
@@ -546,14 +566,14 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 	case MEM_OFFLINE:
 		if (!vm->hotplug_active)
 			break;
-		vmem_mb_set_state(&vm->blocks, mb_id, VMEM_MB_OFFLINE);
+		vmem_set_mb_state(vm, mb_id, VMEM_MB_OFFLINE);
 		vm->hotplug_active = false;
 		mutex_unlock(&vm->hotplug_lock);
 		break;
 	case MEM_ONLINE:
 		if (!vm->hotplug_active)
 			break;
-		vmem_mb_set_state(&vm->blocks, mb_id,
+		vmem_set_mb_state(vm, mb_id,
 				  page_zonenum(pfn_to_page(mn->start_pfn)) == ZONE_MOVABLE ?
 				  VMEM_MB_ONLINE_MOVABLE : VMEM_MB_ONLINE_KERNEL);
 		vm->hotplug_active = false;
@@ -598,6 +618,7 @@ static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
 
 	mutex_lock(&vm->hotplug_lock);
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, first, count);
+	trace_vmem_plug(dev_name(&vm->vdev->dev), mb_id, first, count, rc);
 	if (!rc) {
 		mb = vmem_mb_get(&vm->blocks, mb_id);
 		vmem_mb_set_plugged(&vm->blocks, mb_id, first, count, true);
@@ -619,7 +640,7 @@ static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 		unsigned int n = min(count, vm->geo.sbs_per_mb);
 
 		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, n, added);
-		vmem_mb_set_state(&vm->blocks, mb_id + i,
+		vmem_set_mb_state(vm, mb_id + i,
 				  added ? VMEM_MB_OFFLINE : VMEM_MB_UNUSED);
 		count -= n;
 	}
@@ -638,6 +659,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	int rc, rc2;
 
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, 0, count);
+	trace_vmem_plug(dev_name(&vm->vdev->dev), mb_id, 0, count, rc);
 	if (rc)
 		return rc;
 	vmem_mark_added(vm, mb_id, nb_mbs, count, true);
@@ -731,6 +753,7 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	adjust_managed_page_count(pfn_to_page(pfn), -nr);
 
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, first, count);
+	trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, first, count, rc);
 	if (rc) {
 		vmem_pages_clear_offline(pfn, nr);
 		free_contig_range(pfn, nr);
@@ -769,6 +792,8 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 		if (!vmem_mb_is_online(mb)) {
 			rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id,
 					      first, n);
+			trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, first,
+					  n, rc);
 			if (!rc)
 				vmem_mb_set_plugged(&vm->blocks, mb_id, first, n,
 						    false);
@@ -823,7 +848,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 	}
 	mutex_lock(&vm->hotplug_lock);
 	for (i = 0; i < nb; i++)
-		vmem_mb_set_state(&vm->blocks, mb_id + i, VMEM_MB_UNUSED);
+		vmem_set_mb_state(vm, mb_id + i, VMEM_MB_UNUSED);
 	mutex_unlock(&vm->hotplug_lock);
 	return 0;
 }
@@ -937,6 +962,7 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 	}
 	if (!rc)
 		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, nb);
+	trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, 0, nb, rc);
 	if (rc) {
 		vmem_bbm_give_back(vm, mb_id, i);
 		mutex_unlock(&vm->hotplug_lock);
@@ -1180,6 +1206,7 @@ static void vmem_work_fn(struct work_struct *work)
 {
 	struct vmem *vm = container_of(to_delayed_work(work), struct vmem, work);
 	struct vmem_config cfg;
+	int rc;
 
 	if (READ_ONCE(vm->broken))
 		return;
@@ -1192,7 +1219,10 @@ static void vmem_work_fn(struct work_struct *work)
 		return;
 	}
 	vm->cfg = cfg;
-	vmem_retry_policy(vm, vmem_run(vm));
+	rc = vmem_run(vm);
+	trace_vmem_run(dev_name(&vm->vdev->dev), cfg.requested_size,
+		       vmem_plugged_bytes(vm), rc);
+	vmem_retry_policy(vm, rc);
 }
 
 static void vmem_config_changed(struct virtio_device *vdev)
@@ -1373,13 +1403,6 @@ static void vmem_kdump_remove(struct vmem *vm)
 
 static struct dentry *vmem_debugfs_root;
 
-static const char * const vmem_mb_state_names[] = {
-	[VMEM_MB_UNUSED] = "unused",
-	[VMEM_MB_OFFLINE] = "offline",
-	[VMEM_MB_ONLINE_KERNEL] = "online_kernel",
-	[VMEM_MB_ONLINE_MOVABLE] = "online_movable",
-};
-
 static const char * const vmem_resp_names[] = {
 	"ack", "nack", "busy", "error", "unknown",
 };
@@ -1405,6 +1428,31 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vmem_stats);
+
+/*
+ * One line per memory block: "memoryN <state> <map>", the map with one
+ * character per sub block: '#' plugged, '.' unplugged.
+ */
+static int vmem_blocks_show(struct seq_file *m, void *unused)
+{
+	struct vmem *vm = m->private;
+	unsigned int sb;
+	u64 i;
+
+	mutex_lock(&vm->hotplug_lock);
+	for (i = 0; i < vm->geo.nb_mb; i++) {
+		const struct vmem_mb *mb = &vm->blocks.mb[i];
+
+		seq_printf(m, "memory%llu %s ", vm->geo.first_mb_id + i,
+			   vmem_mb_state_names[mb->state]);
+		for (sb = 0; sb < vm->geo.sbs_per_mb; sb++)
+			seq_putc(m, mb->plugged & (1ULL << sb) ? '#' : '.');
+		seq_putc(m, '\n');
+	}
+	mutex_unlock(&vm->hotplug_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmem_blocks);
 
 static ssize_t vmem_inject_write(struct file *file, const char __user *ubuf,
 				 size_t count, loff_t *ppos)
@@ -1433,6 +1481,7 @@ static void vmem_debugfs_init(struct vmem *vm)
 	vm->debugfs = debugfs_create_dir(dev_name(&vm->vdev->dev),
 					 vmem_debugfs_root);
 	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vmem_stats_fops);
+	debugfs_create_file("blocks", 0444, vm->debugfs, vm, &vmem_blocks_fops);
 	debugfs_create_file("inject", 0200, vm->debugfs, vm, &vmem_inject_fops);
 }
 

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sizes: binary units (1K = 1024 bytes) as QEMU and the kernel use them.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "size.h"
+
+static const char size_units[] = "KMGTPE";
+
+static int unit_shift(char c)
+{
+	const char *u = strchr(size_units, toupper((unsigned char)c));
+
+	if (!c || !u)
+		return -1;
+	return 10 * (int)(u - size_units + 1);
+}
+
+/* After the unit letter: nothing, "B" or "iB" ("4G", "4GB", "4GiB"). */
+static bool unit_suffix_ok(const char *s)
+{
+	if (*s == 'i' || *s == 'I')
+		s++;
+	if (*s == 'b' || *s == 'B')
+		s++;
+	return *s == '\0';
+}
+
+/**
+ * size_parse() - parse "6G", "1028M", "512K", "4096" or "4096B".
+ * @text: the size as the user wrote it
+ * @bytes: where the value goes
+ *
+ * Return: false if @text is not a size or does not fit in 64 bits.
+ */
+bool size_parse(const char *text, uint64_t *bytes)
+{
+	uint64_t value = 0;
+	const char *s = text;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (value > (UINT64_MAX - 9) / 10)
+			return false;
+		value = value * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s == 'b' || *s == 'B') {
+		s++;
+	} else if (*s) {
+		shift = unit_shift(*s);
+		if (shift < 0 || !unit_suffix_ok(s + 1))
+			return false;
+		s = "";
+	}
+	if (*s)
+		return false;
+	if (shift && value > UINT64_MAX >> shift)
+		return false;
+	*bytes = value << shift;
+	return true;
+}
+
+/**
+ * size_format() - exact size in the largest unit that divides it.
+ * @bytes: the size
+ * @buf: at least SIZE_STR_MAX bytes
+ *
+ * 1077936128 gives "1028M", 4294967296 gives "4G", 0 gives "0", 1000 "1000".
+ * Return: @buf
+ */
+const char *size_format(uint64_t bytes, char buf[SIZE_STR_MAX])
+{
+	int i;
+
+	for (i = (int)strlen(size_units) - 1; i >= 0 && bytes; i--) {
+		int shift = 10 * (i + 1);
+
+		if (!(bytes & ((1ULL << shift) - 1))) {
+			snprintf(buf, SIZE_STR_MAX, "%llu%c",
+				 (unsigned long long)(bytes >> shift),
+				 size_units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, SIZE_STR_MAX, "%llu", (unsigned long long)bytes);
+	return buf;
+}
+
+/**
+ * size_human() - approximate size with one decimal, for progress output.
+ * @bytes: the size
+ * @buf: at least SIZE_STR_MAX bytes
+ *
+ * 1610612736 gives "1.5G", 4294967296 gives "4G".
+ * Return: @buf
+ */
+const char *size_human(uint64_t bytes, char buf[SIZE_STR_MAX])
+{
+	double value = (double)bytes;
+	size_t len;
+	int i = -1;
+
+	while (value >= 1024.0 && size_units[i + 1]) {
+		value /= 1024.0;
+		i++;
+	}
+	if (i < 0) {
+		snprintf(buf, SIZE_STR_MAX, "%llu", (unsigned long long)bytes);
+		return buf;
+	}
+	snprintf(buf, SIZE_STR_MAX, "%.1f", value);
+	len = strlen(buf);
+	if (len > 2 && !strcmp(buf + len - 2, ".0"))
+		len -= 2;
+	snprintf(buf + len, SIZE_STR_MAX - len, "%c", size_units[i]);
+	return buf;
+}

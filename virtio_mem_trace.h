@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Tracepoints of the virtio-mem driver: requests and their responses, sub
+ * block ranges plugged and unplugged, memory block state changes and the
+ * worker's runs. Usable with perf trace and trace-cmd (system virtio_mem).
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM virtio_mem
+
+#if !defined(VIRTIO_MEM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define VIRTIO_MEM_TRACE_H
+
+#include <linux/tracepoint.h>
+
+TRACE_EVENT(vmem_request,
+	TP_PROTO(const char *dev, u16 type, u64 addr, u64 nb_blocks, int resp),
+	TP_ARGS(dev, type, addr, nb_blocks, resp),
+	TP_STRUCT__entry(
+		__string(dev, dev)
+		__field(u16, type)
+		__field(u64, addr)
+		__field(u64, nb_blocks)
+		__field(int, resp)
+	),
+	TP_fast_assign(
+		__assign_str(dev, dev);
+		__entry->type = type;
+		__entry->addr = addr;
+		__entry->nb_blocks = nb_blocks;
+		__entry->resp = resp;
+	),
+	TP_printk("%s %s addr=%#llx blocks=%llu resp=%s", __get_str(dev),
+		  __print_symbolic(__entry->type, { 0, "PLUG" }, { 1, "UNPLUG" },
+				   { 2, "UNPLUG_ALL" }, { 3, "STATE" }),
+		  __entry->addr, __entry->nb_blocks,
+		  __print_symbolic(__entry->resp, { 0, "ACK" }, { 1, "NACK" },
+				   { 2, "BUSY" }, { 3, "ERROR" }))
+);
+
+DECLARE_EVENT_CLASS(vmem_sbs,
+	TP_PROTO(const char *dev, u64 mb_id, unsigned int first,
+		 unsigned int count, int rc),
+	TP_ARGS(dev, mb_id, first, count, rc),
+	TP_STRUCT__entry(
+		__string(dev, dev)
+		__field(u64, mb_id)
+		__field(unsigned int, first)
+		__field(unsigned int, count)
+		__field(int, rc)
+	),
+	TP_fast_assign(
+		__assign_str(dev, dev);
+		__entry->mb_id = mb_id;
+		__entry->first = first;
+		__entry->count = count;
+		__entry->rc = rc;
+	),
+	TP_printk("%s memory%llu sub blocks %u+%u rc=%d", __get_str(dev),
+		  __entry->mb_id, __entry->first, __entry->count, __entry->rc)
+);
+
+DEFINE_EVENT(vmem_sbs, vmem_plug,
+	TP_PROTO(const char *dev, u64 mb_id, unsigned int first,
+		 unsigned int count, int rc),
+	TP_ARGS(dev, mb_id, first, count, rc));
+
+DEFINE_EVENT(vmem_sbs, vmem_unplug,
+	TP_PROTO(const char *dev, u64 mb_id, unsigned int first,
+		 unsigned int count, int rc),
+	TP_ARGS(dev, mb_id, first, count, rc));
+
+TRACE_EVENT(vmem_mb_state,
+	TP_PROTO(const char *dev, u64 mb_id, const char *state),
+	TP_ARGS(dev, mb_id, state),
+	TP_STRUCT__entry(
+		__string(dev, dev)
+		__field(u64, mb_id)
+		__string(state, state)
+	),
+	TP_fast_assign(
+		__assign_str(dev, dev);
+		__entry->mb_id = mb_id;
+		__assign_str(state, state);
+	),
+	TP_printk("%s memory%llu %s", __get_str(dev), __entry->mb_id,
+		  __get_str(state))
+);
+
+TRACE_EVENT(vmem_run,
+	TP_PROTO(const char *dev, u64 requested, u64 plugged, int rc),
+	TP_ARGS(dev, requested, plugged, rc),
+	TP_STRUCT__entry(
+		__string(dev, dev)
+		__field(u64, requested)
+		__field(u64, plugged)
+		__field(int, rc)
+	),
+	TP_fast_assign(
+		__assign_str(dev, dev);
+		__entry->requested = requested;
+		__entry->plugged = plugged;
+		__entry->rc = rc;
+	),
+	TP_printk("%s requested=%llu plugged=%llu rc=%d", __get_str(dev),
+		  __entry->requested, __entry->plugged, __entry->rc)
+);
+
+#endif /* VIRTIO_MEM_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE virtio_mem_trace
+#include <trace/define_trace.h>
