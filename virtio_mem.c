@@ -877,20 +877,19 @@ static int vmem_remove_empty_units(struct vmem *vm)
 static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 {
 	u64 cursor = 0, mb_id;
-	bool busy = false;
 	int rc;
 
 	while (nb_sbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
+		/* Busy sub blocks are skipped; other blocks may make up for them. */
 		rc = vmem_sbm_unplug_from_mb(vm, mb_id, &nb_sbs);
-		if (rc == VMEM_MEM_BUSY)
-			busy = true;
-		else if (rc)
+		if (rc && rc != VMEM_MEM_BUSY)
 			return rc;
 		/* A failed removal is retried at the end of the run. */
 		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged)
 			vmem_remove_unit(vm, mb_id);
 	}
-	return nb_sbs || busy ? VMEM_MEM_BUSY : 0;
+	/* Busy sub blocks do not matter once enough others were unplugged. */
+	return nb_sbs ? VMEM_MEM_BUSY : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -980,7 +979,6 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
 {
 	u64 cursor = 0, mb_id;
-	bool busy = false;
 	int rc;
 
 	while (nb_bbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
@@ -990,15 +988,13 @@ static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
 		if (vmem_should_restart(vm))
 			return VMEM_RESTART;
 		rc = vmem_bbm_unplug_bb(vm, mb_id);
-		if (rc == VMEM_MEM_BUSY) {
-			busy = true;
+		if (rc == VMEM_MEM_BUSY)
 			continue;
-		}
 		if (rc)
 			return rc;
 		nb_bbs--;
 	}
-	return nb_bbs || busy ? VMEM_MEM_BUSY : 0;
+	return nb_bbs ? VMEM_MEM_BUSY : 0;
 }
 
 /* ---------------------------------------------------------------------- */
