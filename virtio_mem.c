@@ -1864,3 +1864,5 @@ module_exit(vmem_exit);
 MODULE_DEVICE_TABLE(virtio, vmem_id_table);
 MODULE_DESCRIPTION("virtio-mem guest driver: fine-grained memory hot(un)plug");
 MODULE_LICENSE("GPL");
+/* Keep in step with PACKAGE_VERSION in dkms.conf. */
+MODULE_VERSION("0.1");
