@@ -55,6 +55,12 @@ FAULT_INJECT_MODULES = ['notifier-error-inject',
 
 DEVICE_ID = 'vm0'
 DEVICE_PATH = '/machine/peripheral/' + DEVICE_ID
+
+
+def device_path(dev_id):
+    """QOM path of a device added with -device ...,id=dev_id."""
+    return '/machine/peripheral/' + dev_id
+
 SIZE_EVENT = 'MEMORY_DEVICE_SIZE_CHANGE'
 GUEST_DRIVER_DIR = '/sys/bus/virtio/drivers/virtio_mem'
 GUEST_MEMORY_DIR = '/sys/devices/system/memory'
@@ -324,15 +330,22 @@ def _prune_cache(keep, max_entries=8):
             Path(str(old) + '.key').unlink(missing_ok=True)
 
 
+# Static guest programs: the test helper and the project's guest tool.
+GUEST_PROGRAMS = [HELPERS_DIR / 'memtool.c',
+                  REPO_DIR / 'tools' / 'vmemstat' / 'vmemstat.c']
+
+
 def build_helpers(out_dir=HELPERS_DIR):
-    """Compile the static guest helpers if their source is newer."""
-    src = HELPERS_DIR / 'memtool.c'
-    out = Path(out_dir) / 'memtool'
-    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-        log.info('compiling %s', out)
-        subprocess.run(['gcc', '-static', '-O2', '-Wall', '-Wextra',
-                        '-o', str(out), str(src)], check=True)
-    return [out]
+    """Compile the static guest programs if their source is newer."""
+    outs = []
+    for src in GUEST_PROGRAMS:
+        out = Path(out_dir) / src.stem
+        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+            log.info('compiling %s', out)
+            subprocess.run(['gcc', '-static', '-O2', '-Wall', '-Wextra',
+                            '-Werror', '-o', str(out), str(src)], check=True)
+        outs.append(out)
+    return outs
 
 
 # --------------------------------------------------------------------------
@@ -447,6 +460,21 @@ def _die_with_parent():
                                             signal.SIGTERM)
 
 
+def vmem_device_args(dev_id, memdev, region, block, requested=0, node=None,
+                     unplugged_inaccessible=None):
+    """QEMU arguments for one virtio-mem device and its backend."""
+    dev = (f'virtio-mem-pci,id={dev_id},memdev={memdev},'
+           f'requested-size={requested},block-size={block}')
+    if node is not None:
+        dev += f',node={node}'
+    if unplugged_inaccessible is not None:
+        dev += (',unplugged-inaccessible=' +
+                ('on' if unplugged_inaccessible else 'off'))
+    return ['-object', f'memory-backend-ram,id={memdev},size={region},'
+                       'reserve=off',
+            '-device', dev]
+
+
 class GuestProcess:
     """A background process in the guest whose stdout goes to a file."""
 
@@ -497,6 +525,13 @@ class Guest:
       ko: path of our virtio_mem.ko (None: no module in the initramfs)
       extra_devices: list of -device values; extra_args: raw QEMU args
       kernel_args: extra kernel command line words
+      node: NUMA node of vm0 (None: QEMU's default)
+      numa_nodes: boot memory per NUMA node ('512M', '512M'): one
+          memory-backend-ram and -numa node each (must add up to `boot`)
+      extra_vmem: more virtio-mem devices, dicts with id (required),
+          region, block, requested, node, unplugged_inaccessible
+      no_reboot: True passes -no-reboot (a reset makes QEMU exit);
+          False lets the guest reboot (see wait_for_reboot)
     """
 
     def __init__(self, *, boot='1G', region='4G', block='4M', requested=0,
@@ -504,7 +539,9 @@ class Guest:
                  load_driver=True, driver_params=None, ko=None,
                  helpers=None, extra_devices=(), extra_args=(),
                  kernel_args='', smp=2, maxmem='64G', slots=4,
-                 name='guest', boot_timeout=180, release=KERNEL_RELEASE):
+                 name='guest', boot_timeout=180, release=KERNEL_RELEASE,
+                 node=None, numa_nodes=None, extra_vmem=(),
+                 no_reboot=True):
         self.boot_size = parse_size(boot)
         self.region = parse_size(region)
         self.block = parse_size(block)
@@ -525,6 +562,17 @@ class Guest:
         self.name = name
         self.boot_timeout = boot_timeout
         self.release = release
+        self.node = node
+        self.numa_nodes = [parse_size(n) for n in numa_nodes or ()]
+        if self.numa_nodes and sum(self.numa_nodes) != self.boot_size:
+            raise RigError(f'NUMA nodes {numa_nodes} do not add up to the '
+                           f'boot memory {format_size(self.boot_size)}')
+        self.extra_vmem = [dict(d) for d in extra_vmem]
+        for d in self.extra_vmem:
+            if 'id' not in d or d['id'] == DEVICE_ID:
+                raise RigError(f'extra virtio-mem device needs an id other '
+                               f'than {DEVICE_ID}: {d}')
+        self.no_reboot = no_reboot
 
         self.proc = None
         self.qmp = None
@@ -566,24 +614,29 @@ class Guest:
             accel = ['-accel', 'kvm', '-cpu', 'host']
         else:
             accel = ['-accel', 'tcg', '-cpu', 'max']
-        dev = (f'virtio-mem-pci,id={DEVICE_ID},memdev=mem0,'
-               f'requested-size={self.requested_at_boot},'
-               f'block-size={self.block}')
-        if self.unplugged_inaccessible is not None:
-            dev += (',unplugged-inaccessible=' +
-                    ('on' if self.unplugged_inaccessible else 'off'))
         cmd = [QEMU, *accel, '-smp', str(self.smp),
                '-m', f'{format_size(self.boot_size)},maxmem={self.maxmem},'
-                     f'slots={self.slots}',
-               '-object', f'memory-backend-ram,id=mem0,size={self.region},'
-                          'reserve=off',
-               '-device', dev]
+                     f'slots={self.slots}']
+        for nid, size in enumerate(self.numa_nodes):
+            cmd += ['-object', f'memory-backend-ram,id=ram{nid},'
+                               f'size={format_size(size)}',
+                    '-numa', f'node,nodeid={nid},memdev=ram{nid}']
+        cmd += vmem_device_args(DEVICE_ID, 'mem0', self.region, self.block,
+                                self.requested_at_boot, self.node,
+                                self.unplugged_inaccessible)
+        for d in self.extra_vmem:
+            cmd += vmem_device_args(
+                d['id'], f'mem-{d["id"]}', parse_size(d.get('region', '4G')),
+                parse_size(d.get('block', '4M')),
+                parse_size(d.get('requested', 0)), d.get('node'),
+                d.get('unplugged_inaccessible'))
         for d in self.extra_devices:
             cmd += ['-device', d]
         cmd += ['-kernel', f'/boot/vmlinuz-{self.release}',
                 '-initrd', str(initrd),
                 '-append', self.kernel_cmdline(),
-                '-display', 'none', '-no-reboot', '-nodefaults',
+                '-display', 'none', *(['-no-reboot'] if self.no_reboot
+                                      else []), '-nodefaults',
                 '-chardev', 'stdio,id=ser0,signal=off',
                 '-serial', 'chardev:ser0',
                 '-qmp', f'unix:{self.workdir}/qmp.sock,server=on,wait=off']
@@ -618,14 +671,17 @@ class Guest:
             log.info('%s: shell up after %.1fs', self.name,
                      self.boot_seconds)
             self._check_module_load()
-            if self.requested_at_boot == 0:
+            if self.requested_at_boot == 0 and not any(
+                    parse_size(d.get('requested', 0))
+                    for d in self.extra_vmem):
                 self.base_memtotal()
         except BaseException:
             self.close(failed=True)
             raise
 
-    def _check_module_load(self):
-        m = re.search(r'vmrig: insmod virtio_mem rc=(\d+)', self._buf)
+    def _check_module_load(self, start=0):
+        m = re.compile(r'vmrig: insmod virtio_mem rc=(\d+)').search(
+            self._buf, start)
         if self.load_driver and self.ko:
             if not m or m.group(1) != '0':
                 raise RigError(f'{self.name}: insmod virtio_mem failed:\n'
@@ -759,6 +815,34 @@ class Guest:
             raise GuestCommandError(cmd, rc, out)
         return out
 
+    def send_line(self, text):
+        """Write raw text to the guest's console and return at once: for
+        commands that never finish (reboot -f) and for waking a guest
+        from suspend to idle.  Returns the serial mark before it."""
+        mark = self.serial_mark()
+        self.serial_log.write(f'\n### (raw) {text!r}\n')
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+        return mark
+
+    def serial_mark(self):
+        """Position in the serial output, for wait_for_reboot()."""
+        with self._buf_cv:
+            return len(self._buf)
+
+    def wait_for_reboot(self, mark, timeout=None):
+        """Wait until the guest has booted again to its shell after the
+        serial mark (QEMU without -no-reboot), and check that our driver
+        was loaded again.  The kernel log starts over: the next dmesg
+        check covers the whole new boot."""
+        t0 = time.monotonic()
+        self._wait_serial(r'vmrig: ready\n', timeout or self.boot_timeout,
+                          'the guest to boot again to its shell', mark)
+        self._dmesg_mark = -1.0
+        log.info('%s: shell up again after %.1fs', self.name,
+                 time.monotonic() - t0)
+        self._check_module_load(mark)
+
     def start_process(self, cmd, what=None, out_path=None):
         """Start cmd in the background; its output goes to a file."""
         self._seq += 1
@@ -779,68 +863,89 @@ class Guest:
         return self.qmp.execute('qom-set', path=path, property=prop,
                                 value=value)
 
-    def qemu_size(self):
+    def qemu_size(self, dev=DEVICE_ID):
         """Bytes plugged, as QEMU sees it."""
-        return self.qom_get('size')
+        return self.qom_get('size', device_path(dev))
 
-    def qemu_requested(self):
-        return self.qom_get('requested-size')
+    def qemu_requested(self, dev=DEVICE_ID):
+        return self.qom_get('requested-size', device_path(dev))
 
-    def memory_device(self):
-        """query-memory-devices data of vm0 (memaddr, max-size, ...)."""
-        for dev in self.qmp.execute('query-memory-devices'):
-            if dev['data'].get('id') == DEVICE_ID:
-                return dev['data']
-        raise RigError(f'{DEVICE_ID} not in query-memory-devices')
+    def memory_device(self, dev=DEVICE_ID):
+        """query-memory-devices data of a device (memaddr, max-size,
+        ...), vm0 unless told."""
+        for d in self.qmp.execute('query-memory-devices'):
+            if d['data'].get('id') == dev:
+                return d['data']
+        raise RigError(f'{dev} not in query-memory-devices')
 
-    def resize(self, size):
+    def vmem_ids(self):
+        """Ids of every virtio-mem device QEMU has, in its order."""
+        return [d['data']['id'] for d in
+                self.qmp.execute('query-memory-devices')
+                if d['type'] == 'virtio-mem']
+
+    def virtio_status(self, dev=DEVICE_ID):
+        """QEMU's x-query-virtio-status of a device: host-features
+        (offered), guest-features (negotiated), status, ..."""
+        return self.qmp.execute('x-query-virtio-status',
+                                path=device_path(dev) + '/virtio-backend')
+
+    def resize(self, size, dev=DEVICE_ID):
         """Ask for a new size and return at once."""
         size = parse_size(size)
-        log.info('%s: requested-size := %s (plugged now %s)', self.name,
-                 format_size(size), format_size(self.qemu_size()))
-        self.qom_set('requested-size', size)
+        log.info('%s: %s requested-size := %s (plugged now %s)', self.name,
+                 dev, format_size(size), format_size(self.qemu_size(dev)))
+        self.qom_set('requested-size', size, device_path(dev))
         return size
 
-    def resize_and_wait(self, size, timeout=180):
+    def resize_and_wait(self, size, timeout=180, dev=DEVICE_ID):
         """Request size; wait until QEMU's plugged size equals it (woken
         by size-change events, polled as well).  Returns the final size."""
-        size = self.resize(size)
+        size = self.resize(size, dev)
+        return self.wait_qemu_size(size, timeout, dev)
+
+    def wait_qemu_size(self, size, timeout=180, dev=DEVICE_ID):
+        """Wait until QEMU's plugged size of dev is size (or timeout);
+        return the size it has then."""
+        size = parse_size(size)
         t0 = time.monotonic()
         deadline = t0 + timeout
         seen = None
         while True:
-            now = self.qemu_size()
+            now = self.qemu_size(dev)
             if now != seen:
                 if seen is not None:
-                    log.info('%s: plugged %s', self.name, format_size(now))
+                    log.info('%s: %s plugged %s', self.name, dev,
+                             format_size(now))
                 seen = now
             if now == size:
-                log.info('%s: reached %s in %.1fs', self.name,
+                log.info('%s: %s reached %s in %.1fs', self.name, dev,
                          format_size(size), time.monotonic() - t0)
                 return now
             left = deadline - time.monotonic()
             if left <= 0:
-                log.warning('%s: still %s after %ds (wanted %s)', self.name,
-                            format_size(now), timeout, format_size(size))
+                log.warning('%s: %s still %s after %ds (wanted %s)',
+                            self.name, dev, format_size(now), timeout,
+                            format_size(size))
                 return now
             self.qmp.wait_event(SIZE_EVENT, min(left, 1.0))
 
-    def wait_until_settled(self, quiet=5, timeout=180):
+    def wait_until_settled(self, quiet=5, timeout=180, dev=DEVICE_ID):
         """Wait until QEMU's plugged size has not changed for `quiet`
         seconds (no size-change event, same size); return that size."""
         t0 = time.monotonic()
         self.qmp.clear_events(SIZE_EVENT)
-        size = self.qemu_size()
+        size = self.qemu_size(dev)
         while True:
             if self.qmp.wait_event(SIZE_EVENT, quiet) is None:
-                now = self.qemu_size()
+                now = self.qemu_size(dev)
                 if now == size:
-                    log.info('%s: plugged size settled at %s', self.name,
-                             format_size(size))
+                    log.info('%s: %s plugged size settled at %s', self.name,
+                             dev, format_size(size))
                     return size
                 size = now
             else:
-                size = self.qemu_size()
+                size = self.qemu_size(dev)
             if time.monotonic() - t0 > timeout:
                 raise RigError(f'{self.name}: plugged size still changing '
                                f'after {timeout}s (now {format_size(size)})')
@@ -886,9 +991,9 @@ class Guest:
             }
         return blocks
 
-    def device_memory_blocks(self):
+    def device_memory_blocks(self, dev=DEVICE_ID):
         """Like guest_memory_blocks(), only those in the device's region."""
-        dev = self.memory_device()
+        dev = self.memory_device(dev)
         bs = self.memory_block_size()
         first = dev['memaddr'] // bs
         last = (dev['memaddr'] + dev['max-size'] - 1) // bs
@@ -948,15 +1053,31 @@ class Guest:
         log.info('%s: rmmod virtio_mem', self.name)
         return self.sh('rmmod virtio_mem', timeout=timeout)
 
-    def driver_attr(self, name):
-        """A sysfs attribute of the virtio device our driver is bound to."""
-        return self.sh(f'cat {GUEST_DRIVER_DIR}/virtio*/{name}').strip()
+    def driver_dir(self, dev=None):
+        """sysfs directory of the virtio device our driver drives for a
+        QEMU device id (matched by region address); None: the only one."""
+        if dev is None:
+            return f'{GUEST_DRIVER_DIR}/virtio*'
+        addr = self.memory_device(dev)['memaddr']
+        out = self.sh(f'for d in {GUEST_DRIVER_DIR}/virtio*; do '
+                      'echo "$d $(cat $d/region_addr)"; done')
+        for line in out.splitlines():
+            path, _, region = line.partition(' ')
+            if region.strip() and int(region, 0) == addr:
+                return path
+        raise RigError(f'{self.name}: no device of our driver has the '
+                       f'region of {dev} at {addr:#x}:\n{out}')
 
-    def driver_attrs(self):
-        out = self.sh(f'cd {GUEST_DRIVER_DIR}/virtio* && for a in '
-                      'block_size region_addr region_size plugged_size '
+    def driver_attr(self, name, dev=None):
+        """A sysfs attribute of the virtio device our driver is bound to."""
+        return self.sh(f'cat {self.driver_dir(dev)}/{name}').strip()
+
+    def driver_attrs(self, dev=None):
+        out = self.sh(f'cd {self.driver_dir(dev)} && for a in '
+                      'block_size sub_block_size big_block_size mode '
+                      'region_addr region_size plugged_size '
                       'requested_size shortfall shortfall_reason; do '
-                      'echo "$a=$(cat $a)"; done')
+                      '[ -e $a ] && echo "$a=$(cat $a)"; done; true')
         return dict(line.split('=', 1) for line in out.splitlines())
 
     @staticmethod
@@ -965,12 +1086,13 @@ class Guest:
         driver that has no sysfs attributes)."""
         return os.environ.get('RIG_NO_DRIVER_ATTRS') != '1'
 
-    def expect_driver_attrs(self, **want):
-        """Check sysfs attributes of our driver's device: ints compare as
-        byte counts, strings as given (skipped, see driver_attrs_checked)."""
+    def expect_driver_attrs(self, dev=None, **want):
+        """Check sysfs attributes of our driver's device (of QEMU device
+        dev; None: the only one): ints compare as byte counts, strings as
+        given (skipped, see driver_attrs_checked)."""
         if not self.driver_attrs_checked():
             return
-        got = self.driver_attrs()
+        got = self.driver_attrs(dev)
         for name, value in want.items():
             seen = got.get(name)
             if isinstance(value, int) and seen is not None:
@@ -979,13 +1101,13 @@ class Guest:
                 raise RigError(f'driver attribute {name}: expected '
                                f'{value!r}, got {seen!r} (all: {got})')
 
-    def online_offline_device_blocks(self):
+    def online_offline_device_blocks(self, dev=DEVICE_ID):
         """Online every offline memory block of the device, into the zone
         the guest's policy names.  Returns the blocks it onlined."""
         how = ('online_kernel' if self.online == 'online_kernel'
                else 'online_movable')
         onlined = []
-        for n, b in self.device_memory_blocks().items():
+        for n, b in self.device_memory_blocks(dev).items():
             if b['state'] == 'offline':
                 rc, out = self.set_memory_block_state(n, how)
                 if rc != 0:
@@ -999,7 +1121,7 @@ class Guest:
         """MemTotal (kB) with nothing plugged: measured once, when QEMU
         reports 0 plugged and the guest has caught up."""
         if self._base_memtotal is None:
-            if self.qemu_size() != 0:
+            if any(self.qemu_size(d) for d in self.vmem_ids()):
                 raise RigError('base MemTotal unknown: memory is plugged')
             self._base_memtotal = self.guest_memtotal()
             log.info('%s: MemTotal with nothing plugged: %d kB', self.name,
@@ -1009,41 +1131,53 @@ class Guest:
     def set_base_memtotal(self, kb):
         self._base_memtotal = kb
 
-    def wait_until_plugged(self, size, timeout=120):
+    def wait_until_plugged(self, size, timeout=120, dev=DEVICE_ID):
         """Wait until QEMU reports `size` plugged and the guest's MemTotal
-        is exactly the base plus `size`; fail saying what each side shows."""
-        size = parse_size(size)
-        want_kb = self.base_memtotal() + size // KiB
+        is exactly the base plus `size`; fail saying what each side shows.
+        With more devices, the others count with their QEMU size as it is
+        now (use wait_until_all_plugged to name them all)."""
+        sizes = {d: self.qemu_size(d) for d in self.vmem_ids() if d != dev}
+        sizes[dev] = parse_size(size)
+        self.wait_until_all_plugged(sizes, timeout)
+
+    def wait_until_all_plugged(self, sizes, timeout=120):
+        """Like wait_until_plugged for several devices at once: sizes is
+        {device id: bytes}; MemTotal must be the base plus their sum."""
+        sizes = {d: parse_size(s) for d, s in sizes.items()}
+        want_kb = self.base_memtotal() + sum(sizes.values()) // KiB
+        want = (tuple(sizes.values()), want_kb)
+        shown = ', '.join(f'{d} {format_size(s)}' for d, s in sizes.items())
 
         def both_sides():
-            return self.qemu_size(), self.guest_memtotal()
+            return (tuple(self.qemu_size(d) for d in sizes),
+                    self.guest_memtotal())
 
-        def agreed(seen):
-            return seen == (size, want_kb)
         try:
             wait_for(both_sides, timeout,
-                     f'QEMU size {format_size(size)} and MemTotal '
-                     f'{want_kb} kB', until=agreed)
+                     f'QEMU size {shown} and MemTotal {want_kb} kB',
+                     until=lambda seen: seen == want)
         except RigError as err:
-            raise RigError(f'{self.name}: {err} (as (QEMU size, MemTotal); '
-                           f'base MemTotal {self.base_memtotal()} kB)')
+            raise RigError(f'{self.name}: {err} (as ((QEMU sizes), '
+                           f'MemTotal); base MemTotal '
+                           f'{self.base_memtotal()} kB)')
         log.info('%s: both sides agree: %s plugged, MemTotal %d kB',
-                 self.name, format_size(size), want_kb)
+                 self.name, shown, want_kb)
 
-    def resize_and_check(self, size, timeout=180):
+    def resize_and_check(self, size, timeout=180, dev=DEVICE_ID):
         """resize_and_wait plus wait_until_plugged: the common story."""
         size = parse_size(size)
-        got = self.resize_and_wait(size, timeout)
+        got = self.resize_and_wait(size, timeout, dev)
         if got != size:
-            raise RigError(f'{self.name}: resize to {format_size(size)} '
-                           f'did not converge in {timeout}s: QEMU size '
-                           f'{format_size(got)}; driver: '
-                           f'{self._driver_state_for_error()}')
-        self.wait_until_plugged(size)
+            raise RigError(f'{self.name}: resize of {dev} to '
+                           f'{format_size(size)} did not converge in '
+                           f'{timeout}s: QEMU size {format_size(got)}; '
+                           f'driver: {self._driver_state_for_error(dev)}')
+        self.wait_until_plugged(size, dev=dev)
 
-    def _driver_state_for_error(self):
+    def _driver_state_for_error(self, dev=DEVICE_ID):
         try:
-            return self.driver_attrs()
+            return self.driver_attrs(
+                None if self.vmem_ids() == [DEVICE_ID] else dev)
         except RigError as err:
             return f'<no attributes: {str(err).splitlines()[0]}>'
 
