@@ -259,6 +259,10 @@ def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE):
         src = moddir / 'lib' / f'{m}.ko'
         if src.exists():
             files.append((f'modules/{m}.ko', 0o644, src))
+    # virtio-balloon, for benchmarks that compare with it; never autoloaded.
+    balloon = moddir / 'drivers/virtio/virtio_balloon.ko'
+    if balloon.exists():
+        files.append(('modules/virtio_balloon.ko', 0o644, balloon))
     stock = (moddir / 'drivers/virtio/virtio_mem.ko').resolve()
     for ko in ko_paths:
         ko = Path(ko).resolve()

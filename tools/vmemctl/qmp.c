@@ -25,6 +25,7 @@
 
 struct qmp {
 	int fd;
+	int stop_fd;		/* readable: give up waiting (or -1) */
 	char *buf;		/* bytes read, not yet parsed */
 	size_t len;
 	size_t cap;
@@ -33,8 +34,6 @@ struct qmp {
 	void *ctx;
 	char err[512];
 };
-
-volatile sig_atomic_t qmp_interrupted;
 
 static int64_t now_ms(void)
 {
@@ -61,6 +60,7 @@ struct qmp *qmp_new(qmp_event_fn on_event, void *ctx)
 	if (!qmp)
 		return NULL;
 	qmp->fd = -1;
+	qmp->stop_fd = -1;
 	qmp->on_event = on_event;
 	qmp->ctx = ctx;
 	return qmp;
@@ -87,24 +87,39 @@ static int qmp_grow(struct qmp *qmp)
 	return 0;
 }
 
+/**
+ * qmp_set_stop_fd() - give up waiting when fd becomes readable.
+ * @qmp: the client
+ * @fd: e.g. a signalfd, or -1 for none
+ *
+ * Waits for QEMU then fail with QMP_EINTR.
+ */
+void qmp_set_stop_fd(struct qmp *qmp, int fd)
+{
+	qmp->stop_fd = fd;
+}
+
 /* Wait until the socket is readable; 1 when it is, 0 at the deadline. */
 static int qmp_poll(struct qmp *qmp, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = qmp->fd, .events = POLLIN };
+	struct pollfd pfd[2] = {
+		{ .fd = qmp->fd, .events = POLLIN },
+		{ .fd = qmp->stop_fd, .events = POLLIN },
+	};
 	int64_t left;
 	int ret;
 
 	for (;;) {
-		if (qmp_interrupted)
-			return qmp_fail(qmp, QMP_EINTR, "interrupted");
 		left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		ret = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
-		if (ret > 0)
-			return 1;
+		ret = poll(pfd, 2, left <= 0 ? 0 : (int)(left > 60000 ? 60000 : left));
 		if (ret < 0 && errno != EINTR)
 			return qmp_fail(qmp, QMP_EIO, "poll: %s", strerror(errno));
+		if (ret > 0 && pfd[1].revents)
+			return qmp_fail(qmp, QMP_EINTR, "interrupted");
+		if (ret > 0)
+			return 1;
+		if (left <= 0)
+			return 0;
 	}
 }
 

@@ -92,11 +92,11 @@ const char *size_format(uint64_t bytes, char buf[SIZE_STR_MAX])
 }
 
 /**
- * size_human() - approximate size with one decimal, for progress output.
+ * size_human() - short size for progress output: exact when that takes at
+ * most four digits ("1028M", "256M"), else one decimal ("1.5G").
  * @bytes: the size
  * @buf: at least SIZE_STR_MAX bytes
  *
- * 1610612736 gives "1.5G", 4294967296 gives "4G".
  * Return: @buf
  */
 const char *size_human(uint64_t bytes, char buf[SIZE_STR_MAX])
@@ -105,14 +105,14 @@ const char *size_human(uint64_t bytes, char buf[SIZE_STR_MAX])
 	size_t len;
 	int i = -1;
 
+	if (strlen(size_format(bytes, buf)) <= 5)
+		return buf;
 	while (value >= 1024.0 && size_units[i + 1]) {
 		value /= 1024.0;
 		i++;
 	}
-	if (i < 0) {
-		snprintf(buf, SIZE_STR_MAX, "%llu", (unsigned long long)bytes);
+	if (i < 0)
 		return buf;
-	}
 	snprintf(buf, SIZE_STR_MAX, "%.1f", value);
 	len = strlen(buf);
 	if (len > 2 && !strcmp(buf + len - 2, ".0"))

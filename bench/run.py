@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+"""Benchmarks: our virtio_mem.ko against Debian's stock virtio_mem.ko (and
+virtio-balloon where it fits), same kernel, same QEMU, one run.
+
+Each scenario runs --reps times per driver, the drivers alternating (who
+goes first changes every repetition); each run boots its own guest.  The
+table gives medians and the ratio ours/stock; bench/results/ gets a CSV of
+every run, the table, and a PNG chart (gnuplot).
+
+    make bench                          # everything, 3 repetitions
+    bench/run.py --reps 1 --only plug   # one scenario, quickly
+"""
+
+import argparse
+import csv
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / 'tests' / 'rig'))
+import vmrig  # noqa: E402
+from vmrig import GiB, MiB, KiB  # noqa: E402
+
+# The stock driver is loaded on purpose here, and only here.
+os.environ['RIG_ALLOW_STOCK_DRIVER'] = '1'
+OURS = HERE.parent / 'virtio_mem.ko'
+STOCK = (Path('/lib/modules') / vmrig.KERNEL_RELEASE /
+         'kernel/drivers/virtio/virtio_mem.ko')
+DRIVERS = {'ours': OURS, 'stock': STOCK}
+RESULTS = HERE / 'results'
+POLL = 0.1
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def guest(driver, helpers, **settings):
+    settings.setdefault('name', f'bench-{driver}')
+    return vmrig.Guest(ko=DRIVERS[driver], helpers=helpers, **settings)
+
+
+def until(probe, ok, timeout, what):
+    """Poll probe() every POLL s until ok(value); return the seconds it
+    took, or None on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if ok(probe()):
+            return time.monotonic() - start
+        time.sleep(POLL)
+    say(f'    timed out after {timeout}s waiting for {what}')
+    return None
+
+
+def settle(g, quiet=5, timeout=300):
+    """Wait until QEMU's size stops changing for `quiet` seconds."""
+    last, since = g.qemu_size(), time.monotonic()
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        time.sleep(0.5)
+        now = g.qemu_size()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return last, since - start
+
+
+# ---- scenarios -------------------------------------------------------------
+# Each returns {metric: value}; a value of None means the run failed.
+
+def sc_plug_unplug_8g(driver, helpers, args):
+    """Plug 8 GiB: seconds from qom-set until MemTotal includes it.
+    Unplug 8 GiB from the idle guest: seconds until QEMU's size and
+    MemTotal are back."""
+    with guest(driver, helpers, region='10G', block='4M') as g:
+        base = g.base_memtotal()
+        g.resize(8 * GiB)
+        plug = until(g.guest_memtotal, lambda kb: kb == base + 8 * GiB // KiB,
+                     600, 'MemTotal + 8 GiB')
+        g.resize(0)
+        unplug = until(lambda: (g.qemu_size(), g.guest_memtotal()),
+                       lambda v: v == (0, base), 600, 'size 0, MemTotal back')
+    return {'plug_8g_s': plug, 'unplug_8g_idle_s': unplug}
+
+
+def sc_loaded_unplug(driver, helpers, args):
+    """Unplug half of 4 GiB while the guest holds 1.5 GiB of anonymous
+    memory and 512 MiB in tmpfs: seconds, fraction of the target reached,
+    data verified."""
+    with guest(driver, helpers, region='4G', block='4M') as g:
+        g.resize_and_wait(4 * GiB, timeout=600)
+        anon = g.start_memtool('hold-anon', 1536)
+        anon.wait_output(r'^ready', timeout=300)
+        g.sh('memtool fill-file /tmp/cache 512', timeout=300)
+        g.resize(2 * GiB)
+        start = time.monotonic()
+        final, _ = settle(g, quiet=10, timeout=600)
+        secs = time.monotonic() - start - 10 if final != 2 * GiB else None
+        if final == 2 * GiB:
+            secs = until(g.qemu_size, lambda s: s == 2 * GiB, 1, 'size')
+            secs = g.reached_at - start if hasattr(g, 'reached_at') else None
+        anon.signal('USR1')
+        verified = True
+        try:
+            anon.wait_output(r'^verify ok', timeout=300)
+            g.sh('memtool check-file /tmp/cache', timeout=300)
+        except vmrig.RigError:
+            verified = False
+    return {'loaded_unplug_fraction': (4 * GiB - final) / (2 * GiB),
+            'loaded_unplug_data_ok': 1.0 if verified else 0.0}
+
+
+def sc_loaded_unplug_time(driver, helpers, args):
+    """Like sc_loaded_unplug, timing it: seconds until QEMU's size reaches
+    2 GiB (None when it never does)."""
+    with guest(driver, helpers, region='4G', block='4M') as g:
+        g.resize_and_wait(4 * GiB, timeout=600)
+        anon = g.start_memtool('hold-anon', 1536)
+        anon.wait_output(r'^ready', timeout=300)
+        g.sh('memtool fill-file /tmp/cache 512', timeout=300)
+        g.resize(2 * GiB)
+        secs = until(g.qemu_size, lambda s: s == 2 * GiB, 300,
+                     'size 2 GiB under load')
+        final, _ = settle(g, quiet=3, timeout=60)
+        anon.signal('USR1')
+        try:
+            anon.wait_output(r'^verify ok', timeout=300)
+            g.sh('memtool check-file /tmp/cache', timeout=300)
+            ok = 1.0
+        except vmrig.RigError:
+            ok = 0.0
+    return {'loaded_unplug_s': secs,
+            'loaded_unplug_fraction': (4 * GiB - final) / (2 * GiB),
+            'loaded_unplug_data_ok': ok}
+
+
+def sc_random_resizes(driver, helpers, args):
+    """Random resizes (seeded, the same sequence for both drivers), each
+    waited for: resizes per minute."""
+    rng = random.Random(42)
+    targets = [rng.randrange(0, 2 * GiB // (4 * MiB) + 1) * 4 * MiB
+               for _ in range(args.resizes)]
+    with guest(driver, helpers, region='4G', block='4M') as g:
+        start = time.monotonic()
+        for i, t in enumerate(targets):
+            g.resize(t)
+            if until(g.qemu_size, lambda s, t=t: s == t, 300,
+                     f'resize {i} to {t >> 20}M') is None:
+                return {'resizes_per_min': None}
+        secs = time.monotonic() - start
+    return {'resizes_per_min': len(targets) * 60 / secs}
+
+
+def sc_small_guest_growth(driver, helpers, args):
+    """The largest plug a guest booted with 512 MiB survives: plug in
+    growing steps; a step counts when QEMU's size reaches it and the guest
+    still answers."""
+    best = 0
+    with guest(driver, helpers, boot='512M', region='64G', block='4M',
+               maxmem='128G', kernel_args=args.growth_args) as g:
+        for step in (2, 4, 8, 16, 24, 32, 48):
+            g.resize(step * GiB)
+            took = until(g.qemu_size, lambda s, v=step: s == v * GiB, 600,
+                         f'{step} GiB')
+            try:
+                alive = g.alive() and g.run('true', timeout=60)[0] == 0
+            except vmrig.RigError:
+                alive = False
+            if took is None or not alive:
+                say(f'    {step} GiB: reached={took is not None} '
+                    f'alive={alive}')
+                break
+            best = step
+    return {'small_guest_max_plug_gib': float(best)}
+
+
+def driver_memory(driver, helpers, region):
+    """kB of Slab + VmallocUsed the driver takes when it binds to a device
+    with a region of `region`."""
+    with guest(driver, helpers, region=region, block='2M',
+               load_driver=False, maxmem='1100G') as g:
+        def used():
+            info = g.guest_meminfo()
+            return info['Slab'] + info['VmallocUsed']
+        before = used()
+        g.sh('insmod /vmem/virtio_mem.ko')
+        vmrig.wait_for(lambda: g.run('ls /sys/bus/virtio/drivers/'
+                                     'virtio_mem/ | grep -q virtio')[0],
+                       60, 'the driver to bind', until=lambda rc: rc == 0)
+        return used() - before
+
+
+def sc_driver_memory(driver, helpers, args):
+    """Bytes of driver memory per GiB of device region: the slope between a
+    16 GiB and a 1 TiB region (module text cancels out)."""
+    small = driver_memory(driver, helpers, '16G')
+    large = driver_memory(driver, helpers, '1T')
+    return {'driver_bytes_per_gib': (large - small) * 1024 / (1024 - 16)}
+
+
+def sc_balloon_vs_mem(driver, helpers, args):
+    """Give back 1 GiB and take it again: virtio-mem (ours, stock) against
+    virtio-balloon inflating and deflating within boot memory."""
+    if driver == 'balloon':
+        with vmrig.Guest(boot='3G', load_driver=False, helpers=helpers,
+                         name='bench-balloon', region='1G',
+                         extra_devices=['virtio-balloon-pci,id=balloon0'],
+                         ko=OURS) as g:
+            g.sh('insmod /modules/virtio_balloon.ko')
+            base = g.guest_memtotal()
+            g.qmp.execute('balloon', value=2 * GiB)
+            shrink = until(g.guest_memtotal,
+                           lambda kb: kb <= base - GiB // KiB, 300,
+                           'balloon inflated by 1 GiB')
+            g.qmp.execute('balloon', value=3 * GiB)
+            grow = until(g.guest_memtotal, lambda kb: kb >= base, 300,
+                         'balloon deflated')
+        return {'shrink_1g_s': shrink, 'regrow_1g_s': grow}
+    with guest(driver, helpers, region='4G', block='4M') as g:
+        base = g.base_memtotal()
+        g.resize_and_wait(2 * GiB, timeout=300)
+        until(g.guest_memtotal, lambda kb: kb == base + 2 * GiB // KiB, 120,
+              'MemTotal + 2 GiB')
+        g.resize(1 * GiB)
+        shrink = until(g.guest_memtotal, lambda kb: kb == base + GiB // KiB,
+                       300, 'MemTotal + 1 GiB')
+        g.resize(2 * GiB)
+        grow = until(g.guest_memtotal,
+                     lambda kb: kb == base + 2 * GiB // KiB, 300,
+                     'MemTotal + 2 GiB again')
+    return {'shrink_1g_s': shrink, 'regrow_1g_s': grow}
+
+
+SCENARIOS = {
+    'plug': (sc_plug_unplug_8g, ('ours', 'stock')),
+    'loaded': (sc_loaded_unplug_time, ('ours', 'stock')),
+    'random': (sc_random_resizes, ('ours', 'stock')),
+    'growth': (sc_small_guest_growth, ('ours', 'stock')),
+    'memory': (sc_driver_memory, ('ours', 'stock')),
+    'balloon': (sc_balloon_vs_mem, ('ours', 'stock', 'balloon')),
+}
+
+# Metrics where less is better; the rest: more is better.
+LOWER_IS_BETTER = {'plug_8g_s', 'unplug_8g_idle_s', 'loaded_unplug_s',
+                   'driver_bytes_per_gib', 'shrink_1g_s', 'regrow_1g_s'}
+UNITS = {'plug_8g_s': 's', 'unplug_8g_idle_s': 's', 'loaded_unplug_s': 's',
+         'loaded_unplug_fraction': '', 'loaded_unplug_data_ok': '',
+         'resizes_per_min': '/min', 'small_guest_max_plug_gib': 'GiB',
+         'driver_bytes_per_gib': 'B/GiB', 'shrink_1g_s': 's',
+         'regrow_1g_s': 's'}
+
+
+def machine():
+    cpu = 'unknown CPU'
+    for line in Path('/proc/cpuinfo').read_text().splitlines():
+        if line.startswith('model name'):
+            cpu = line.split(':', 1)[1].strip()
+            break
+    qemu = subprocess.run(['qemu-system-x86_64', '--version'],
+                          capture_output=True, text=True).stdout.split('\n')[0]
+    return (f'{os.cpu_count()} x {cpu}, '
+            f'{os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 30}'
+            f' GiB, host {platform.release()}; guest kernel '
+            f'{vmrig.KERNEL_RELEASE} under TCG; {qemu}')
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v):
+    if v is None:
+        return 'failed'
+    return f'{v:.3g}' if abs(v) < 1000 else f'{v:.0f}'
+
+
+def summarize(rows):
+    """Table lines: metric, median per driver, ratio ours/stock."""
+    metrics = []
+    for r in rows:
+        if r['metric'] not in metrics:
+            metrics.append(r['metric'])
+    out = [f'{"metric":28} {"ours":>10} {"stock":>10} {"balloon":>10} '
+           f'{"ours/stock":>11}']
+    table = []
+    for m in metrics:
+        med = {d: median([r['value'] for r in rows
+                          if r['metric'] == m and r['driver'] == d])
+               for d in ('ours', 'stock', 'balloon')}
+        ratio = (med['ours'] / med['stock']
+                 if med['ours'] is not None and med['stock'] else None)
+        table.append((m, med, ratio))
+        out.append(f'{m + " (" + UNITS.get(m, "") + ")":28} '
+                   f'{fmt(med["ours"]):>10} {fmt(med["stock"]):>10} '
+                   f'{fmt(med["balloon"]) if med["balloon"] is not None else "-":>10} '
+                   f'{fmt(ratio) if ratio is not None else "-":>11}')
+    return out, table
+
+
+def chart(table, path):
+    """Bar chart of ours/stock per metric; below 1 is better for the
+    time and memory metrics, above 1 for the others."""
+    data = path.with_suffix('.dat')
+    with data.open('w') as f:
+        for m, _, ratio in table:
+            if ratio is not None:
+                f.write(f'"{m}" {ratio:.4f} '
+                        f'{1 if m in LOWER_IS_BETTER else 2}\n')
+    script = f'''
+set terminal pngcairo size 1000,520 font ",10"
+set output "{path}"
+set title "virtio-mem: ours / stock (median of runs; TCG)"
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set yrange [0:*]
+set xtics rotate by -25 noenhanced
+set ylabel "ratio ours/stock"
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
+set key top left
+plot "{data}" using 0:($3==1?$2:1/0):xtic(1) with boxes lc rgb "#3070b0" title "time/memory (lower is better)", \\
+     "" using 0:($3==2?$2:1/0) with boxes lc rgb "#40a040" title "rate/size (higher is better)", \\
+     "" using 0:2:(sprintf("%.2f",$2)) with labels offset 0,0.8 notitle
+'''
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        say(f'chart not drawn: {err}')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--only', nargs='*', choices=sorted(SCENARIOS),
+                    help='scenarios to run (default: all)')
+    ap.add_argument('--resizes', type=int, default=100)
+    ap.add_argument('--growth-args', default='',
+                    help='extra guest kernel arguments for the growth run')
+    ap.add_argument('--out', type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    for ko in DRIVERS.values():
+        if not ko.is_file():
+            sys.exit(f'bench: {ko} missing (run make)')
+    helpers = vmrig.build_helpers()
+    names = args.only or list(SCENARIOS)
+    plan = []
+    for rep in range(args.reps):
+        for name in names:
+            drivers = list(SCENARIOS[name][1])
+            if rep % 2:
+                drivers.reverse()
+            plan += [(name, d, rep) for d in drivers]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    say(f'bench: {len(plan)} runs on {machine()}')
+    t0 = time.monotonic()
+    for i, (name, driver, rep) in enumerate(plan, 1):
+        say(f'[{i}/{len(plan)}] {name} {driver} rep {rep + 1} '
+            f'({time.monotonic() - t0:.0f}s elapsed)')
+        try:
+            result = SCENARIOS[name][0](driver, helpers, args)
+        except (vmrig.RigError, OSError) as err:
+            say(f'    failed: {str(err).splitlines()[0]}')
+            result = {}
+        for metric, value in result.items():
+            say(f'    {metric} = {fmt(value)}')
+            rows.append(dict(scenario=name, metric=metric, driver=driver,
+                             rep=rep + 1, value=value))
+
+    with (args.out / 'bench.csv').open('w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=['scenario', 'metric', 'driver',
+                                          'rep', 'value'])
+        w.writeheader()
+        w.writerows(rows)
+    lines, table = summarize(rows)
+    header = [f'# {time.strftime("%Y-%m-%d %H:%M")}: {machine()}',
+              f'# {args.reps} repetitions, medians; '
+              f'{time.monotonic() - t0:.0f} s in all']
+    (args.out / 'bench.txt').write_text('\n'.join(header + lines) + '\n')
+    chart(table, args.out / 'bench.png')
+    say('\n'.join(header + lines))
+    say(f'results: {args.out}/bench.csv, bench.txt, bench.png')
+
+
+if __name__ == '__main__':
+    main()
