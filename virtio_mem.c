@@ -113,6 +113,11 @@ module_param_cb(bbm_block_size, &vmem_param_bbm_ops, &bbm_block_size, 0444);
 MODULE_PARM_DESC(bbm_block_size,
 		 "Use Big Block Mode with big blocks of this size (e.g. 256M), also for small device blocks; 0: only for device blocks of a memory block or more (default 0)");
 
+static bool memmap_on_memory = true;
+module_param(memmap_on_memory, bool, 0444);
+MODULE_PARM_DESC(memmap_on_memory,
+		 "Place the memmap of added memory blocks in the blocks themselves when the kernel allows it (memory_hotplug.memmap_on_memory=1), so growing a small guest costs it no memory (default true)");
+
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
 
@@ -136,6 +141,8 @@ MODULE_PARM_DESC(bbm_block_size,
  *	held while calling into memory hotplug (add/offline/remove).
  * @hotplug_active: the notifier holds @hotplug_lock for an operation;
  *	written only by the notifier, which core mm serialises
+ * @memmap_on_memory: try to host each memory block's memmap in the block
+ *	(Sub Block Mode only); cleared when the kernel refuses
  * @adding: the worker is inside add_memory_driver_managed()
  * @add_online_failed: the kernel tried to online memory while @adding and
  *	a memory notifier refused; written by the notifier in the worker's
@@ -185,6 +192,7 @@ struct vmem {
 	struct vmem_blocks blocks;
 	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
 	bool hotplug_active;
+	bool memmap_on_memory;
 	bool adding;
 	bool add_online_failed;
 
@@ -542,7 +550,13 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 
 	if (start + size <= first || start >= end)
 		return NOTIFY_OK;
-	if (start < first || start + size > end || size != vm->geo.mb_size) {
+	/*
+	 * One memory block at a time; with memmap_on_memory the range starts
+	 * after the block's own memmap.
+	 */
+	if (start < first || start + size > end || !size ||
+	    vmem_phys_to_mb_id(&vm->geo, start + size - 1) != mb_id ||
+	    (start + size) % vm->geo.mb_size) {
 		dev_warn_ratelimited(&vm->vdev->dev,
 				     "refusing to change [%#llx, %#llx): not one of our memory blocks\n",
 				     start, start + size);
@@ -642,8 +656,24 @@ static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, n, added);
 		vmem_set_mb_state(vm, mb_id + i,
 				  added ? VMEM_MB_OFFLINE : VMEM_MB_UNUSED);
+		if (!added)
+			vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 		count -= n;
 	}
+	mutex_unlock(&vm->hotplug_lock);
+}
+
+/*
+ * The memmap of a memory block added with MHP_MEMMAP_ON_MEMORY lives in its
+ * first pages: the sub blocks holding it stay plugged while it is added.
+ */
+static void vmem_sbm_pin_memmap(struct vmem *vm, u64 mb_id)
+{
+	const u64 memmap = PHYS_PFN(vm->geo.mb_size) * sizeof(struct page);
+	unsigned int n = DIV_ROUND_UP(memmap, vm->geo.sb_size);
+
+	mutex_lock(&vm->hotplug_lock);
+	vmem_mb_get(&vm->blocks, mb_id)->pinned = vmem_sb_mask(0, n);
 	mutex_unlock(&vm->hotplug_lock);
 }
 
@@ -667,8 +697,20 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	/* May online the memory right away, calling the notifier and callback. */
 	vm->adding = true;
 	vm->add_online_failed = false;
-	rc = add_memory_driver_managed(vm->mgid, addr, nb_mbs * vm->geo.mb_size,
-				       vmem_res_name, MHP_NID_IS_MGID);
+	rc = -EINVAL;
+	if (vm->memmap_on_memory) {
+		rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
+					       vmem_res_name, MHP_NID_IS_MGID |
+					       MHP_MEMMAP_ON_MEMORY);
+		if (!rc)
+			vmem_sbm_pin_memmap(vm, mb_id);
+		else if (rc == -EINVAL)
+			vm->memmap_on_memory = false;
+	}
+	if (rc == -EINVAL)
+		rc = add_memory_driver_managed(vm->mgid, addr,
+					       nb_mbs * vm->geo.mb_size,
+					       vmem_res_name, MHP_NID_IS_MGID);
 	vm->adding = false;
 	if (!rc && !vm->add_online_failed)
 		return 0;
@@ -764,6 +806,8 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	return 0;
 }
 
+static int vmem_remove_unit(struct vmem *vm, u64 mb_id);
+
 /*
  * Unplug up to *@nb_sbs sub blocks of one memory block, from the top down,
  * and lower *@nb_sbs by what was unplugged. Sub blocks whose memory is busy
@@ -773,13 +817,13 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 {
 	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
 	unsigned int below = vm->geo.sbs_per_mb;
-	unsigned int first, n, i;
-	bool busy = false;
+	unsigned int first, n, i, pinned;
+	bool busy = false, memmap_only;
 	int rc = 0;
 
 	mutex_lock(&vm->hotplug_lock);
 	while (*nb_sbs) {
-		n = vmem_sb_prev_run(mb->plugged, below, true,
+		n = vmem_sb_prev_run(vmem_mb_unpluggable(mb), below, true,
 				     min_t(u64, *nb_sbs, vm->geo.sbs_per_mb),
 				     &first);
 		if (!n)
@@ -823,15 +867,53 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 			break;
 		*nb_sbs -= n;
 	}
+	/* Only the memmap is left: the block must go for the rest to go. */
+	pinned = hweight64(mb->pinned);
+	memmap_only = !rc && mb->pinned && !vmem_mb_unpluggable(mb) &&
+		      *nb_sbs >= pinned;
 	mutex_unlock(&vm->hotplug_lock);
+	if (memmap_only) {
+		rc = vmem_remove_unit(vm, mb_id);
+		if (!rc)
+			*nb_sbs -= pinned;
+	}
 	if (!rc && busy)
 		rc = VMEM_MEM_BUSY;
 	return rc;
 }
 
 /*
+ * Unplug what is still plugged in unused memory blocks: memmap sub blocks
+ * whose unplug failed after their memory block was removed.
+ */
+static int vmem_sbm_unplug_leftovers(struct vmem *vm)
+{
+	int rc = 0;
+	u64 i;
+
+	for (i = 0; i < vm->geo.nb_mb && !rc; i++) {
+		struct vmem_mb *mb = &vm->blocks.mb[i];
+		u64 mb_id = vm->geo.first_mb_id + i;
+		unsigned int n = hweight64(mb->plugged);
+
+		if (mb->state != VMEM_MB_UNUSED || !mb->plugged)
+			continue;
+		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, n);
+		trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, 0, n, rc);
+		if (!rc) {
+			mutex_lock(&vm->hotplug_lock);
+			vmem_mb_set_plugged(&vm->blocks, mb_id, 0, n, false);
+			mutex_unlock(&vm->hotplug_lock);
+		}
+	}
+	return rc;
+}
+
+/*
  * Remove the unit (memory block, or big block) starting at @mb_id once
- * nothing in it is plugged.
+ * nothing in it is plugged but its memmap. Sub blocks that held the memmap
+ * are unplugged after the removal; if that fails they are left over for
+ * vmem_sbm_unplug_leftovers().
  */
 static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 {
@@ -847,10 +929,12 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 		return VMEM_MEM_BUSY;
 	}
 	mutex_lock(&vm->hotplug_lock);
-	for (i = 0; i < nb; i++)
+	for (i = 0; i < nb; i++) {
 		vmem_set_mb_state(vm, mb_id + i, VMEM_MB_UNUSED);
+		vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
+	}
 	mutex_unlock(&vm->hotplug_lock);
-	return 0;
+	return vmem_sbm_unplug_leftovers(vm);
 }
 
 /* Remove units with nothing plugged; VMEM_REMOVE_FAILED if any stays. */
@@ -877,6 +961,7 @@ static int vmem_remove_empty_units(struct vmem *vm)
 static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 {
 	u64 cursor = 0, mb_id;
+	struct vmem_mb *mb;
 	int rc;
 
 	while (nb_sbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
@@ -885,7 +970,8 @@ static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 		if (rc && rc != VMEM_MEM_BUSY)
 			return rc;
 		/* A failed removal is retried at the end of the run. */
-		if (!vmem_mb_get(&vm->blocks, mb_id)->plugged)
+		mb = vmem_mb_get(&vm->blocks, mb_id);
+		if (mb->state != VMEM_MB_UNUSED && !mb->plugged)
 			vmem_remove_unit(vm, mb_id);
 	}
 	/* Busy sub blocks do not matter once enough others were unplugged. */
@@ -1098,6 +1184,9 @@ static int vmem_run(struct vmem *vm)
 		vm->unplug_all_pending = false;
 	}
 
+	rc = vmem_sbm_unplug_leftovers(vm);
+	if (rc)
+		return rc;
 	vmem_remove_empty_units(vm);
 
 	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
@@ -1566,6 +1655,7 @@ static int vmem_probe(struct virtio_device *vdev)
 		goto out_free;
 	}
 	vm->blocks.nr_in_state[VMEM_MB_UNUSED] = vm->geo.nb_mb;
+	vm->memmap_on_memory = memmap_on_memory && !vmem_is_bbm(&vm->geo);
 
 	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
 	if (IS_ERR(vm->vq)) {

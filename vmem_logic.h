@@ -113,10 +113,17 @@ enum vmem_mb_state {
 /**
  * struct vmem_mb - state of one memory block of the device region
  * @plugged: bit n set when sub block n is plugged
+ * @pinned: plugged sub blocks that hold the memory block's own memmap
+ *	(memmap_on_memory): they can only be unplugged after the memory block
+ *	is removed
  * @state: an enum vmem_mb_state
+ *
+ * An unused memory block with plugged sub blocks was removed, but unplugging
+ * its memmap sub blocks afterwards failed: the worker retries that.
  */
 struct vmem_mb {
 	u64 plugged;
+	u64 pinned;
 	u8 state;
 };
 
@@ -379,6 +386,12 @@ static inline bool vmem_mb_all_plugged(const struct vmem_geometry *geo,
 	return mb->plugged == vmem_sb_mask(0, geo->sbs_per_mb);
 }
 
+/* Plugged sub blocks that can be unplugged while the block stays added. */
+static inline u64 vmem_mb_unpluggable(const struct vmem_mb *mb)
+{
+	return mb->plugged & ~mb->pinned;
+}
+
 static inline bool vmem_mb_is_online(const struct vmem_mb *mb)
 {
 	return mb->state == VMEM_MB_ONLINE_KERNEL ||
@@ -497,7 +510,7 @@ static inline bool vmem_pick_plug_mb(struct vmem_blocks *b, u64 usable_nb_mb,
 		}
 	}
 	for (i = 0; i < usable_nb_mb; i++) {
-		if (b->mb[i].state == VMEM_MB_UNUSED) {
+		if (b->mb[i].state == VMEM_MB_UNUSED && !b->mb[i].plugged) {
 			*mb_id = geo->first_mb_id + i;
 			return false;
 		}

@@ -277,6 +277,30 @@ START_TEST(unplug_walk_visits_each_plugged_block_once)
 }
 END_TEST
 
+START_TEST(pick_plug_skips_unused_block_with_leftover_plugged_memmap)
+{
+	struct vt_dev d;
+	u64 mb_id = 0;
+
+	vt_dev_init(&d, 4ULL << 20, 4ULL << 30, 4ULL << 30);
+	/* Removed, but its memmap sub block is still plugged at the device. */
+	d.mbs[0].plugged = 1;
+	d.b.plugged_sbs = 1;
+	EXPECT_U64(vmem_pick_plug_mb(&d.b, d.geo.nb_mb, &mb_id), 0);
+	EXPECT_U64(mb_id, d.geo.first_mb_id + 1);
+}
+END_TEST
+
+START_TEST(unpluggable_excludes_pinned_memmap_sub_blocks)
+{
+	struct vmem_mb mb = { .plugged = 0xff, .pinned = 0x1 };
+
+	EXPECT_U64(vmem_mb_unpluggable(&mb), 0xfe);
+	mb.plugged = 0x1;
+	EXPECT_U64(vmem_mb_unpluggable(&mb), 0);
+}
+END_TEST
+
 START_TEST(bbm_plug_picks_lowest_unused_big_block)
 {
 	struct vt_dev d;
@@ -323,6 +347,8 @@ Suite *vt_planning_suite(void)
 	tcase_add_test(plug, pick_plug_returns_false_and_all_ones_when_all_plugged);
 	tcase_add_test(plug, pick_plug_returns_false_and_all_ones_when_nothing_usable);
 	tcase_add_test(plug, pick_plug_uses_first_mb_id_of_unaligned_region);
+	tcase_add_test(plug, pick_plug_skips_unused_block_with_leftover_plugged_memmap);
+	tcase_add_test(plug, unpluggable_excludes_pinned_memmap_sub_blocks);
 	tcase_add_test(plug, bbm_plug_picks_lowest_unused_big_block);
 	tcase_add_test(plug, bbm_plug_ignores_partial_big_blocks_beyond_usable_region);
 	suite_add_tcase(s, plug);
