@@ -40,6 +40,10 @@
 #include <linux/build_bug.h>
 #include <linux/suspend.h>
 #include <linux/crash_dump.h>
+#include <linux/kthread.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/completion.h>
 
 #include "vmem_logic.h"
 
@@ -118,6 +122,11 @@ module_param(memmap_on_memory, bool, 0444);
 MODULE_PARM_DESC(memmap_on_memory,
 		 "Place the memmap of added memory blocks in the blocks themselves when the kernel allows it (memory_hotplug.memmap_on_memory=1), so growing a small guest costs it no memory (default true)");
 
+static unsigned int offline_timeout_ms = 10000;
+module_param_cb(offline_timeout_ms, &vmem_param_ms_ops, &offline_timeout_ms, 0644);
+MODULE_PARM_DESC(offline_timeout_ms,
+		 "Longest time offlining a whole memory block may take before it is abandoned and the block is unplugged page by page instead, ms (default 10000)");
+
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
 
@@ -165,6 +174,9 @@ MODULE_PARM_DESC(memmap_on_memory,
  * @shortfall_reason: why, for sysfs; a static string
  * @reported_size: plugged size last announced in the kernel log
  * @retries: delayed retries scheduled after transient failures
+ * @offline_timeouts: whole-block offlines abandoned after offline_timeout_ms
+ * @offline_fallbacks: whole-block offlines that failed, so the block was
+ *	unplugged page by page
  * @inject_error: debugfs asked the worker to send a request the device
  *	must answer with ERROR, to exercise that path against a real device
  * @debugfs: the device's debugfs directory
@@ -213,6 +225,8 @@ struct vmem {
 	const char *shortfall_reason;
 	u64 reported_size;
 	atomic64_t retries;
+	atomic64_t offline_timeouts;
+	atomic64_t offline_fallbacks;
 	bool inject_error;
 	struct dentry *debugfs;
 
@@ -769,8 +783,93 @@ static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Offlining with a time limit                                            */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * struct vmem_offline_job - one bounded offline_and_remove_memory() call
+ * @addr: start of the memory to offline and remove
+ * @size: its size
+ * @rc: the result
+ * @done: completed by the thread when @rc is set
+ */
+struct vmem_offline_job {
+	u64 addr;
+	u64 size;
+	int rc;
+	struct completion done;
+};
+
+static int vmem_offline_thread(void *arg)
+{
+	struct vmem_offline_job *job = arg;
+
+	allow_signal(SIGKILL);
+	job->rc = offline_and_remove_memory(job->addr, job->size);
+	flush_signals(current);
+	complete(&job->done);
+	return 0;
+}
+
+/*
+ * offline_and_remove_memory() that gives up after @timeout_ms. In 6.1
+ * offline_pages() retries migration until it succeeds or a signal is
+ * pending, and a kernel worker never gets one: so run it in a thread that
+ * accepts SIGKILL, and send one when the time is up. offline_pages() then
+ * fails with -EINTR and the memory is left online as it was.
+ */
+static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
+					   unsigned int timeout_ms)
+{
+	struct vmem_offline_job job = { .addr = addr, .size = size };
+	struct task_struct *t;
+
+	init_completion(&job.done);
+	t = kthread_create(vmem_offline_thread, &job, "vmem-offline");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	get_task_struct(t);
+	wake_up_process(t);
+	if (!wait_for_completion_timeout(&job.done,
+					 msecs_to_jiffies(timeout_ms))) {
+		send_sig(SIGKILL, t, 1);
+		wait_for_completion(&job.done);
+		atomic64_inc(&vm->offline_timeouts);
+	}
+	put_task_struct(t);
+	return job.rc;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Sub Block Mode: unplug                                                 */
 /* ---------------------------------------------------------------------- */
+
+static int vmem_sbm_unplug_leftovers(struct vmem *vm);
+
+/*
+ * Unplug a whole, fully plugged, online memory block by offlining and
+ * removing it first: cheaper than taking its pages one range at a time,
+ * and bounded in time. Its sub blocks are then unplugged as leftovers of an
+ * unused block. VMEM_MEM_BUSY when the memory could not be offlined.
+ */
+static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
+{
+	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
+	int rc;
+
+	rc = vmem_offline_and_remove_bounded(vm, vmem_mb_id_to_phys(&vm->geo, mb_id),
+					     vm->geo.mb_size,
+					     READ_ONCE(offline_timeout_ms));
+	if (rc) {
+		atomic64_inc(&vm->offline_fallbacks);
+		return VMEM_MEM_BUSY;
+	}
+	mutex_lock(&vm->hotplug_lock);
+	vmem_set_mb_state(vm, mb_id, VMEM_MB_UNUSED);
+	mb->pinned = 0;
+	mutex_unlock(&vm->hotplug_lock);
+	return vmem_sbm_unplug_leftovers(vm);
+}
 
 /*
  * Take plugged sub blocks of an online memory block away from Linux and
@@ -820,6 +919,17 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	unsigned int first, n, i, pinned;
 	bool busy = false, memmap_only;
 	int rc = 0;
+
+	if (vmem_mb_is_online(mb) && vmem_mb_all_plugged(&vm->geo, mb) &&
+	    *nb_sbs >= vm->geo.sbs_per_mb) {
+		rc = vmem_sbm_offline_and_unplug_mb(vm, mb_id);
+		if (!rc)
+			*nb_sbs -= vm->geo.sbs_per_mb;
+		if (rc != VMEM_MEM_BUSY)
+			return rc;
+		/* Some of it will not move: take what does, page by page. */
+		rc = 0;
+	}
 
 	mutex_lock(&vm->hotplug_lock);
 	while (*nb_sbs) {
@@ -1509,6 +1619,10 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 				   vmem_resp_names[r],
 				   (long long)atomic64_read(&vm->req_stats[t][r]));
 	seq_printf(m, "retries %lld\n", (long long)atomic64_read(&vm->retries));
+	seq_printf(m, "offline_timeouts %lld\n",
+		   (long long)atomic64_read(&vm->offline_timeouts));
+	seq_printf(m, "offline_fallbacks %lld\n",
+		   (long long)atomic64_read(&vm->offline_fallbacks));
 	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
 	return 0;
 }

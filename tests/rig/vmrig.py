@@ -834,6 +834,17 @@ class Guest:
         with self._buf_cv:
             return len(self._buf)
 
+    def serial_since(self, mark):
+        """Everything the guest wrote to its console since the mark."""
+        with self._buf_cv:
+            return self._buf[mark:]
+
+    def wait_serial(self, pattern, timeout, what, mark=0):
+        """Wait until the console output since the mark matches pattern
+        (kernel messages, a background command's last words); return the
+        match."""
+        return self._wait_serial(pattern, timeout, what, mark)
+
     def wait_for_reboot(self, mark, timeout=None):
         """Wait until the guest has booted again to its shell after the
         serial mark (QEMU without -no-reboot), and check that our driver
@@ -983,7 +994,7 @@ class Guest:
             ' || continue; echo "$b|$s|$z"; done')
         blocks = {}
         for line in out.splitlines():
-            m = re.fullmatch(r'memory(\d+)\|(\w+)\|(.*)', line)
+            m = re.fullmatch(r'memory(\d+)\|([\w-]+)\|(.*)', line)
             if not m:
                 raise RigError(f'unexpected memory block line: {line!r}')
             state, zones = m.group(2), m.group(3).split()
@@ -1027,11 +1038,16 @@ class Guest:
         self._dmesg_mark = newest
         return fresh
 
-    def assert_dmesg_clean(self, allowed=()):
+    def assert_dmesg_clean(self, allowed=(), allowed_warnings=()):
         """Fail on warnings, oopses and driver errors logged since the last
-        check.  `allowed`: extra (regex, reason) pairs for this call."""
+        check.  `allowed`: extra (regex, reason) pairs for this call.
+        `allowed_warnings`: (warning regex, trace regex, reason) triples:
+        a whole WARNING report (from its "cut here" line to its "end
+        trace" line) is let through when its WARNING line matches the
+        first regex and one of its lines the second."""
         allow = list(DMESG_ALLOWED) + list(allowed)
-        fresh = self.new_dmesg()
+        fresh = drop_warning_reports(self.new_dmesg(), allowed_warnings,
+                                     self.name)
         bad = [line for line in fresh
                if any(re.search(p, line) for p in DMESG_BAD)
                and not any(re.search(p, line) for p, _ in allow)]
@@ -1081,8 +1097,17 @@ class Guest:
                       'block_size sub_block_size big_block_size mode '
                       'region_addr region_size plugged_size '
                       'requested_size shortfall shortfall_reason; do '
-                      '[ -e $a ] && echo "$a=$(cat $a)"; done; true')
+                      '[ ! -e $a ] || echo "$a=$(cat $a)"; done')
         return dict(line.split('=', 1) for line in out.splitlines())
+
+    def driver_stats(self, dev=None):
+        """The driver's debugfs counters of a device (None: the only
+        one): {'retries': 3, 'requests_PLUG_ack': 5, ...}."""
+        name = ('virtio*' if dev is None
+                else self.driver_dir(dev).rsplit('/', 1)[1])
+        out = self.sh(f'cat /sys/kernel/debug/virtio_mem/{name}/stats')
+        return {k: int(v) for k, v in re.findall(r'^(\w+) (-?\d+)$', out,
+                                                  re.M)}
 
     @staticmethod
     def driver_attrs_checked():
@@ -1184,6 +1209,36 @@ class Guest:
                 None if self.vmem_ids() == [DEVICE_ID] else dev)
         except RigError as err:
             return f'<no attributes: {str(err).splitlines()[0]}>'
+
+
+def drop_warning_reports(lines, allowed_warnings, name='guest'):
+    """Kernel log lines without the WARNING reports that
+    allowed_warnings (see Guest.assert_dmesg_clean) let through."""
+    if not allowed_warnings:
+        return lines
+    out, i = [], 0
+    while i < len(lines):
+        if 'cut here' in lines[i]:
+            end = next((j for j in range(i, len(lines))
+                        if '---[ end trace' in lines[j]), None)
+            if end is not None:
+                report = lines[i:end + 1]
+                for warn, trace, reason in allowed_warnings:
+                    if any(re.search(warn, x) for x in report
+                           if 'WARNING:' in x) and \
+                            any(re.search(trace, x) for x in report):
+                        log.info('%s: kernel warning let through (%s): %s',
+                                 name, reason,
+                                 next(x for x in report if 'WARNING:' in x))
+                        i = end + 1
+                        break
+                else:
+                    out.append(lines[i])
+                    i += 1
+                continue
+        out.append(lines[i])
+        i += 1
+    return out
 
 
 def size_steps(block):
