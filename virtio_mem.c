@@ -174,6 +174,10 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @shortfall_reason: why, for sysfs; a static string
  * @reported_size: plugged size last announced in the kernel log
  * @retries: delayed retries scheduled after transient failures
+ * @ns_requests: time spent waiting for the device's answers
+ * @ns_add: time spent in add_memory_driver_managed() (includes onlining)
+ * @ns_offline: time spent offlining and removing memory
+ * @ns_take: time spent taking pages with alloc_contig_range()
  * @offline_timeouts: whole-block offlines abandoned after offline_timeout_ms
  * @offline_fallbacks: whole-block offlines that failed, so the block was
  *	unplugged page by page
@@ -225,6 +229,10 @@ struct vmem {
 	const char *shortfall_reason;
 	u64 reported_size;
 	atomic64_t retries;
+	atomic64_t ns_requests;
+	atomic64_t ns_add;
+	atomic64_t ns_offline;
+	atomic64_t ns_take;
 	atomic64_t offline_timeouts;
 	atomic64_t offline_fallbacks;
 	bool inject_error;
@@ -301,6 +309,7 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 	struct virtio_device *vdev = vm->vdev;
 	struct scatterlist out, in, *sgs[2] = { &out, &in };
 	unsigned int len;
+	u64 start;
 	int rc;
 
 	mutex_lock(&vm->req_lock);
@@ -316,8 +325,10 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 		mutex_unlock(&vm->req_lock);
 		return rc;
 	}
+	start = ktime_get_ns();
 	virtqueue_kick(vm->vq);
 	wait_event(vm->resp_wq, virtqueue_get_buf(vm->vq, &len));
+	atomic64_add(ktime_get_ns() - start, &vm->ns_requests);
 
 	rc = virtio16_to_cpu(vdev, vm->resp.type);
 	if (state)
@@ -700,6 +711,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 			     unsigned int count)
 {
 	const u64 addr = vmem_mb_id_to_phys(&vm->geo, mb_id);
+	u64 start;
 	int rc, rc2;
 
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, 0, count);
@@ -711,6 +723,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	/* May online the memory right away, calling the notifier and callback. */
 	vm->adding = true;
 	vm->add_online_failed = false;
+	start = ktime_get_ns();
 	rc = -EINVAL;
 	if (vm->memmap_on_memory) {
 		rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
@@ -726,6 +739,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 					       nb_mbs * vm->geo.mb_size,
 					       vmem_res_name, MHP_NID_IS_MGID);
 	vm->adding = false;
+	atomic64_add(ktime_get_ns() - start, &vm->ns_add);
 	if (!rc && !vm->add_online_failed)
 		return 0;
 	if (!rc) {
@@ -822,6 +836,7 @@ static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 					   unsigned int timeout_ms)
 {
 	struct vmem_offline_job job = { .addr = addr, .size = size };
+	u64 start = ktime_get_ns();
 	struct task_struct *t;
 
 	init_completion(&job.done);
@@ -837,6 +852,7 @@ static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 		atomic64_inc(&vm->offline_timeouts);
 	}
 	put_task_struct(t);
+	atomic64_add(ktime_get_ns() - start, &vm->ns_offline);
 	return job.rc;
 }
 
@@ -881,10 +897,12 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 {
 	const unsigned long pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo, mb_id, first));
 	const unsigned long nr = PHYS_PFN((u64)count * vm->geo.sb_size);
+	u64 start = ktime_get_ns();
 	int rc;
 
 	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
 				GFP_KERNEL | __GFP_NOWARN);
+	atomic64_add(ktime_get_ns() - start, &vm->ns_take);
 	if (rc == -ENOMEM)
 		return -ENOMEM;
 	if (rc)
@@ -1028,11 +1046,12 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 {
 	const u64 nb = vm->geo.bb_mbs;
+	u64 i, start = ktime_get_ns();
 	int rc;
-	u64 i;
 
 	rc = offline_and_remove_memory(vmem_mb_id_to_phys(&vm->geo, mb_id),
 				       nb * vm->geo.mb_size);
+	atomic64_add(ktime_get_ns() - start, &vm->ns_offline);
 	if (rc) {
 		dev_dbg(&vm->vdev->dev, "removing memory block %llu failed: %d\n",
 			mb_id, rc);
@@ -1619,6 +1638,14 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 				   vmem_resp_names[r],
 				   (long long)atomic64_read(&vm->req_stats[t][r]));
 	seq_printf(m, "retries %lld\n", (long long)atomic64_read(&vm->retries));
+	seq_printf(m, "ms_requests %lld\n",
+		   (long long)atomic64_read(&vm->ns_requests) / NSEC_PER_MSEC);
+	seq_printf(m, "ms_add %lld\n",
+		   (long long)atomic64_read(&vm->ns_add) / NSEC_PER_MSEC);
+	seq_printf(m, "ms_offline %lld\n",
+		   (long long)atomic64_read(&vm->ns_offline) / NSEC_PER_MSEC);
+	seq_printf(m, "ms_take %lld\n",
+		   (long long)atomic64_read(&vm->ns_take) / NSEC_PER_MSEC);
 	seq_printf(m, "offline_timeouts %lld\n",
 		   (long long)atomic64_read(&vm->offline_timeouts));
 	seq_printf(m, "offline_fallbacks %lld\n",
