@@ -191,6 +191,8 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @state_start: start of the range whose state is cached
  * @state_end: end of the cached range, 0 when nothing is cached
  * @state_plugged: the cached range is plugged
+ * @mixed_start: start of the last memory block the device called MIXED
+ * @mixed_end: its end, 0 when there is none
  * @state_requests: STATE requests sent in kdump mode
  */
 struct vmem {
@@ -245,6 +247,8 @@ struct vmem {
 	u64 state_start;
 	u64 state_end;
 	bool state_plugged;
+	u64 mixed_start;
+	u64 mixed_end;
 	atomic64_t state_requests;
 #endif
 };
@@ -1526,9 +1530,10 @@ static int vmem_kdump_state(struct vmem *vm, u64 addr, u64 size, u16 *state)
  * Whether /proc/vmcore may read @pfn. Answers come from STATE requests:
  * first for the whole memory block (or device block, if larger) around the
  * page, which is all a dump of mostly plugged or unplugged memory needs; for
- * a MIXED one, for the device block holding the page. The last answer is
- * cached, and /proc/vmcore reads in ascending order, so a dump costs about
- * one request per memory block plus one per device block of mixed ones.
+ * a MIXED one, for the device block holding the page. The last answer and
+ * the last MIXED memory block are cached, and /proc/vmcore reads in
+ * ascending order, so a dump costs one request per memory block plus one per
+ * device block of mixed ones.
  */
 static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
 {
@@ -1553,8 +1558,17 @@ static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
 	}
 	start = max(vmem_align_down(addr, unit), vm->cfg.addr);
 	unit = min(vmem_align_down(addr, unit) + unit, end) - start;
-	if (vmem_kdump_state(vm, start, unit, &state))
-		goto fail;
+	/* Inside a memory block known to be MIXED, ask per device block. */
+	if (addr >= vm->mixed_start && addr < vm->mixed_end) {
+		state = VIRTIO_MEM_STATE_MIXED;
+	} else {
+		if (vmem_kdump_state(vm, start, unit, &state))
+			goto fail;
+		if (state == VIRTIO_MEM_STATE_MIXED) {
+			vm->mixed_start = start;
+			vm->mixed_end = start + unit;
+		}
+	}
 	if (state == VIRTIO_MEM_STATE_MIXED) {
 		start = vmem_align_down(addr, vm->cfg.block_size);
 		unit = vm->cfg.block_size;

@@ -53,6 +53,10 @@ class GuestPool:
 
     def get(self, name, settings):
         settings = {**self.DEFAULTS, **settings}
+        # last_use=True: the test leaves the guest in a state no reset
+        # undoes (a hot-added device): it may take over the previous
+        # test's guest, but its guest is never handed to a later test.
+        last_use = settings.pop('last_use', False)
         for key in ('boot', 'region', 'block', 'requested'):
             settings[key] = vmrig.parse_size(settings[key])
         if settings.get('load_driver', True):
@@ -62,6 +66,8 @@ class GuestPool:
         if self.guest and self.settings == settings and self._reset():
             vmrig.log.info('%s: reusing the guest of the previous test',
                            self.guest.name)
+            if last_use:
+                self.settings = None
             return self.guest
         self.discard()
         guest = vmrig.Guest(name=name, helpers=self.helpers, **settings)
@@ -72,7 +78,9 @@ class GuestPool:
         # cannot be put back), and a guest onlining to the kernel zone
         # (the kernel's own allocations land in device memory and may keep
         # some of it plugged for good: resetting to 0 can fail).
-        if settings['requested'] or settings['online'] == 'online_kernel':
+        if settings['requested'] or settings['online'] == 'online_kernel' \
+                or last_use or any(vmrig.parse_size(d.get('requested', 0))
+                                    for d in settings.get('extra_vmem', ())):
             self.settings = None
         guest.assert_dmesg_clean()
         return guest
@@ -86,9 +94,18 @@ class GuestPool:
             wait_no_memtool(g)
             if g.load_driver and not g.driver_loaded():
                 return False
-            g.online_offline_device_blocks()
-            if g.qemu_requested() != 0 or g.qemu_size() != 0:
-                g.resize_and_check(0, timeout=60)
+            devices = g.vmem_ids()
+            for dev in devices:
+                g.online_offline_device_blocks(dev)
+            busy = [dev for dev in devices
+                    if g.qemu_requested(dev) != 0 or g.qemu_size(dev) != 0]
+            for dev in busy:
+                g.resize(0, dev=dev)
+            for dev in busy:
+                if g.wait_qemu_size(0, timeout=60, dev=dev) != 0:
+                    return False
+            if busy:
+                g.wait_until_all_plugged({dev: 0 for dev in devices})
             if g.guest_memtotal() != g.base_memtotal():
                 return False
             g.assert_dmesg_clean()
@@ -117,6 +134,18 @@ def guest_name(settings):
         parts.append(f'req{settings["requested"]}')
     if not settings.get('load_driver', True):
         parts.append('noload')
+    for d in settings.get('extra_vmem', ()):
+        parts.append(f'{d["id"]}_{d.get("block", "4M")}')
+    if settings.get('numa_nodes'):
+        parts.append(f'numa{len(settings["numa_nodes"])}')
+    if settings.get('driver_params'):
+        parts.append(str(settings['driver_params']).replace('=', '')
+                     .replace(',', '_'))
+    if settings.get('unplugged_inaccessible') is not None:
+        parts.append('ui' + ('on' if settings['unplugged_inaccessible']
+                             else 'off'))
+    if settings.get('no_reboot') is False:
+        parts.append('reboot')
     return '-'.join(parts)
 
 
@@ -160,3 +189,11 @@ def boot_guest(request, guest_pool):
             guest_pool.discard(failed=True)
             raise
 
+
+# A guest with two NUMA nodes of 512 MiB boot memory each and one
+# virtio-mem device per node, of different block sizes and modes: vm0 on
+# node 0 in Sub Block Mode (2 MiB blocks), vm1 on node 1 in Big Block Mode
+# (128 MiB blocks).  The NUMA and several-devices stories share it.
+TWO_NODES_TWO_DEVICES = dict(
+    block='2M', region='4G', node=0, numa_nodes=['512M', '512M'],
+    extra_vmem=[dict(id='vm1', block='128M', region='4G', node=1)])
