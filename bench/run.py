@@ -286,12 +286,14 @@ def summarize(rows):
         med = {d: median([r['value'] for r in rows
                           if r['metric'] == m and r['driver'] == d])
                for d in ('ours', 'stock', 'balloon')}
+        ran = {r['driver'] for r in rows if r['metric'] == m}
         ratio = (med['ours'] / med['stock']
                  if med['ours'] is not None and med['stock'] else None)
         table.append((m, med, ratio))
+        cell = {d: fmt(med[d]) if d in ran else '-' for d in med}
         out.append(f'{m + " (" + UNITS.get(m, "") + ")":28} '
-                   f'{fmt(med["ours"]):>10} {fmt(med["stock"]):>10} '
-                   f'{fmt(med["balloon"]) if med["balloon"] is not None else "-":>10} '
+                   f'{cell["ours"]:>10} {cell["stock"]:>10} '
+                   f'{cell["balloon"]:>10} '
                    f'{fmt(ratio) if ratio is not None else "-":>11}')
     return out, table
 
@@ -338,7 +340,20 @@ def main():
                     help='guest kernel arguments for the growth run (the '
                     'same for both drivers)')
     ap.add_argument('--out', type=Path, default=RESULTS)
+    ap.add_argument('--summarize', action='store_true',
+                    help='only redo the table and chart from --out/bench.csv')
     args = ap.parse_args()
+    if args.summarize:
+        with (args.out / 'bench.csv').open() as f:
+            rows = [dict(r, value=float(r['value']) if r['value'] else None)
+                    for r in csv.DictReader(f)]
+        lines, table = summarize(rows)
+        old = (args.out / 'bench.txt').read_text().splitlines()
+        header = [line for line in old if line.startswith('#')]
+        (args.out / 'bench.txt').write_text('\n'.join(header + lines) + '\n')
+        chart(table, args.out / 'bench.png')
+        say('\n'.join(header + lines))
+        return
 
     for ko in DRIVERS.values():
         if not ko.is_file():
