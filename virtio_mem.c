@@ -172,6 +172,8 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @shortfall: bytes between the plugged size and the target, when the
  *	worker could not reach it
  * @shortfall_reason: why, for sysfs; a static string
+ * @last_error: the last failed result of a worker run, 0 if none yet
+ * @last_error_reason: what it meant; a static string
  * @reported_size: plugged size last announced in the kernel log
  * @retries: delayed retries scheduled after transient failures
  * @ns_requests: time spent waiting for the device's answers
@@ -229,6 +231,8 @@ struct vmem {
 	unsigned int retry_ms;
 	u64 shortfall;
 	const char *shortfall_reason;
+	int last_error;
+	const char *last_error_reason;
 	u64 reported_size;
 	atomic64_t retries;
 	atomic64_t ns_requests;
@@ -1098,6 +1102,8 @@ static int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs)
 	int rc;
 
 	while (nb_sbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
+		if (vmem_should_restart(vm))
+			return VMEM_RESTART;
 		/* Busy sub blocks are skipped; other blocks may make up for them. */
 		rc = vmem_sbm_unplug_from_mb(vm, mb_id, &nb_sbs);
 		if (rc && rc != VMEM_MEM_BUSY)
@@ -1411,9 +1417,13 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 	default:
 		WRITE_ONCE(vm->broken, true);
 		vmem_set_shortfall(vm, "device stopped after an error");
+		WRITE_ONCE(vm->last_error, rc);
+		WRITE_ONCE(vm->last_error_reason, "device stopped after an error");
 		return;
 	}
 	vmem_set_shortfall(vm, reason);
+	WRITE_ONCE(vm->last_error, rc);
+	WRITE_ONCE(vm->last_error_reason, reason);
 	atomic64_inc(&vm->retries);
 	vm->retry_ms = vmem_backoff_next(vm->retry_ms, retry_min_ms,
 					 max(retry_min_ms, retry_max_ms));
@@ -1665,6 +1675,8 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "offline_fallbacks %lld\n",
 		   (long long)atomic64_read(&vm->offline_fallbacks));
 	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
+	seq_printf(m, "last_error %d %s\n", READ_ONCE(vm->last_error),
+		   READ_ONCE(vm->last_error_reason) ?: "none");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vmem_stats);

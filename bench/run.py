@@ -100,8 +100,8 @@ def driver_profile(g):
     """Our driver's time counters (debugfs stats, ms)."""
     out = g.sh('cat /sys/kernel/debug/virtio_mem/virtio*/stats')
     return {k: int(v) for k, v in
-            (line.split() for line in out.splitlines())
-            if k.startswith('ms_')}
+            (line.split()[:2] for line in out.splitlines()
+             if line.startswith('ms_'))}
 
 
 def sc_loaded_unplug(driver, helpers, args):
