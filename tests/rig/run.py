@@ -96,6 +96,9 @@ def main():
     ap.add_argument('--params', default='', help='insmod params a=1,b=2')
     ap.add_argument('--noload', action='store_true',
                     help='do not load virtio_mem.ko')
+    ap.add_argument('--qmp', default='/tmp/vmem-run.qmp',
+                    help='a QMP socket of its own for vmemctl '
+                    '(default: %(default)s)')
     args = ap.parse_args()
 
     vmrig.setup_console_logging()
@@ -105,8 +108,11 @@ def main():
                     requested=args.requested, online=args.online,
                     driver_params=args.params, load_driver=not args.noload,
                     ko=None if args.noload else args.ko, helpers=helpers,
-                    name='run')
+                    name='run',
+                    extra_args=['-qmp', f'unix:{args.qmp},server=on,wait=off'])
     with vmrig.Guest(**settings) as g:
+        print(f'vmemctl can drive this guest from another terminal: '
+              f'tools/vmemctl/vmemctl -s {args.qmp} resize vm0 2G --wait')
         show(g)
         while True:
             if interactive:
