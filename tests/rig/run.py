@@ -112,7 +112,8 @@ def main():
                     extra_args=['-qmp', f'unix:{args.qmp},server=on,wait=off'])
     with vmrig.Guest(**settings) as g:
         print(f'vmemctl can drive this guest from another terminal: '
-              f'tools/vmemctl/vmemctl -s {args.qmp} resize vm0 2G --wait')
+              f'tools/vmemctl/vmemctl -s {args.qmp} resize vm0 2G --wait',
+              file=sys.stderr)
         show(g)
         while True:
             if interactive:
