@@ -7,8 +7,9 @@
 
 #include <string.h>
 
-static int geometry(struct vmem_geometry *geo, u64 block_size, u64 addr,
-		    u64 region_size, u64 mb_size)
+/* Geometry of a whole-usable region; bb_size 0 lets the mode follow. */
+static int geometry_of(struct vmem_geometry *geo, u64 block_size, u64 addr,
+		       u64 region_size, u64 mb_size, u64 bb_size)
 {
 	struct vmem_config cfg = vt_config();
 	struct vmem_limits lim = vt_limits();
@@ -19,7 +20,13 @@ static int geometry(struct vmem_geometry *geo, u64 block_size, u64 addr,
 	cfg.usable_region_size = region_size;
 	lim.mb_size = mb_size;
 	memset(geo, 0xa5, sizeof(*geo));
-	return vmem_geometry_init(geo, &cfg, &lim, 0);
+	return vmem_geometry_init(geo, &cfg, &lim, bb_size);
+}
+
+static int geometry(struct vmem_geometry *geo, u64 block_size, u64 addr,
+		    u64 region_size, u64 mb_size)
+{
+	return geometry_of(geo, block_size, addr, region_size, mb_size, 0);
 }
 
 START_TEST(geometry_sb_size_equals_block_size_for_2M_to_16M)
@@ -125,15 +132,8 @@ END_TEST
 static int geometry_bbm(struct vmem_geometry *geo, u64 block_size, u64 addr,
 			u64 region_size, u64 bb_size)
 {
-	struct vmem_config cfg = vt_config();
-	struct vmem_limits lim = vt_limits();
-
-	cfg.block_size = block_size;
-	cfg.addr = addr;
-	cfg.region_size = region_size;
-	cfg.usable_region_size = region_size;
-	memset(geo, 0xa5, sizeof(*geo));
-	return vmem_geometry_init(geo, &cfg, &lim, bb_size);
+	return geometry_of(geo, block_size, addr, region_size,
+			   vt_limits().mb_size, bb_size);
 }
 
 START_TEST(geometry_block_size_of_a_memory_block_is_big_block_mode)
