@@ -44,11 +44,7 @@ def test_unplug_keeps_the_data_the_guest_holds(boot_guest):
     g = boot_guest(**MOVABLE)
     g.resize_and_check(3 * GiB)
 
-    anon = g.start_memtool('hold-anon', HOLD_ANON_MB)
-    anon.wait_output(r'^ready ', timeout=300)
-    g.sh(f'memtool fill-file /tmp/data {HOLD_TMPFS_MB}', timeout=300)
-    anon.signal('USR1')
-    assert anon.wait_output(r'^verify ', timeout=300).startswith('verify ok')
+    anon = g.hold_verified_data(HOLD_ANON_MB, HOLD_TMPFS_MB)
     used_kb = g.guest_memtotal() - g.guest_meminfo()['MemAvailable']
     vmrig.log.info('guest uses %d MiB before the unplug', used_kb // 1024)
 

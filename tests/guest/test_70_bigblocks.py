@@ -69,11 +69,7 @@ def test_big_block_unplug_keeps_the_data_the_guest_holds(boot_guest):
     g = boot_guest(block='128M', region='4G')
     g.resize_and_check(3 * GiB)
 
-    anon = g.start_memtool('hold-anon', HOLD_ANON_MB)
-    anon.wait_output(r'^ready ', timeout=300)
-    g.sh(f'memtool fill-file /tmp/data {HOLD_TMPFS_MB}', timeout=300)
-    anon.signal('USR1')
-    assert anon.wait_output(r'^verify ', timeout=300).startswith('verify ok')
+    anon = g.hold_verified_data(HOLD_ANON_MB, HOLD_TMPFS_MB)
 
     g.resize_and_check(1 * GiB, timeout=600)
     g.expect_driver_attrs(mode='bbm', plugged_size=1 * GiB, shortfall=0)

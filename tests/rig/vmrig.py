@@ -865,6 +865,19 @@ class Guest:
         pid = int(self.sh(f'{cmd} >{out_path} 2>&1 &\necho $!').strip())
         return GuestProcess(self, pid, out_path, what or cmd)
 
+    def hold_verified_data(self, anon_mb, tmpfs_mb, path='/tmp/data'):
+        """Hold anon_mb MiB of anonymous memory (memtool hold-anon) and
+        write tmpfs_mb MiB to path, verify the anonymous data once, and
+        return the memtool process (SIGUSR1 verifies again)."""
+        anon = self.start_memtool('hold-anon', anon_mb)
+        anon.wait_output(r'^ready ', timeout=300)
+        self.sh(f'memtool fill-file {path} {tmpfs_mb}', timeout=300)
+        anon.signal('USR1')
+        seen = anon.wait_output(r'^verify ', timeout=300)
+        if not seen.startswith('verify ok'):
+            raise RigError(f'{self.name}: held data did not verify: {seen}')
+        return anon
+
     def start_memtool(self, *args):
         return self.start_process('memtool ' + ' '.join(map(str, args)),
                                   what='memtool ' + args[0])
