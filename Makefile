@@ -8,16 +8,67 @@
 #
 # KDIR selects another kernel build tree; KREL the kernel release.
 
+# KERNEL=patched builds and tests against the kernel `make kernel` builds
+# (Debian's linux-source-6.1 + mm-patches/series, in tests/build/kernel);
+# the module is then built in tests/build/patched-driver.
+KERNEL ?= debian
+KO_SRCS := Kbuild kernel-features.mk virtio_mem.c vmem_logic.h virtio_mem_trace.h
+PROBE_SRCS := tests/kmod/Kbuild tests/kmod/mm_probe.c kernel-features.mk
+ifeq ($(KERNEL),patched)
+PATCHED := $(CURDIR)/tests/build/kernel
+KDIR := $(PATCHED)/obj
+KREL = $(shell cat $(PATCHED)/release 2>/dev/null)
+KO_DIR := $(CURDIR)/tests/build/patched-driver
+PROBE_DIR := $(CURDIR)/tests/build/patched-probe
+export RIG_KERNEL_ROOT := $(PATCHED)/root
+export RIG_VMLINUX := $(KDIR)/vmlinux
+export RIG_MM_PATCHED := 1
+else ifeq ($(KERNEL),debian)
 KREL ?= $(shell ls -d /lib/modules/*-amd64/build 2>/dev/null | sort -V | tail -n1 | cut -d/ -f4)
 KDIR ?= /lib/modules/$(KREL)/build
-KO := $(CURDIR)/virtio_mem.ko
+KO_DIR := $(CURDIR)
+PROBE_DIR := $(CURDIR)/tests/build/debian-probe
+else
+$(error KERNEL must be debian or patched, not $(KERNEL))
+endif
+KO := $(KO_DIR)/virtio_mem.ko
+PROBE_KO := $(PROBE_DIR)/mm_probe.ko
+export RIG_PROBE_KO := $(PROBE_KO)
 
-.PHONY: all modules clean check run bench
+.PHONY: all modules probe clean check run bench kernel kernel-bisect
 
 all: modules
 
+ifeq ($(KERNEL),patched)
+modules: $(CURDIR)/tests/build/kernel/release
+	mkdir -p $(KO_DIR)
+	cp $(KO_SRCS) $(KO_DIR)/
+	$(MAKE) -C $(KDIR) M=$(KO_DIR) modules
+else
 modules: deps-build
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+endif
+
+# The test module of tests/guest/test_95_mm_patches.py, for the same kernel.
+probe: modules
+	mkdir -p $(PROBE_DIR)
+	cp $(PROBE_SRCS) $(PROBE_DIR)/
+	$(MAKE) -C $(KDIR) M=$(PROBE_DIR) modules
+
+# The patched test kernel (tests/kernel/build; ccache keeps rebuilds short).
+# `make kernel` always runs the build; other targets only when the series,
+# the config or the script changed.
+kernel:
+	tests/kernel/build
+
+$(CURDIR)/tests/build/kernel/release: mm-patches/series mm-patches/BASE \
+		mm-patches/kernel.config $(wildcard mm-patches/0*.patch) \
+		tests/kernel/build
+	tests/kernel/build
+
+# Every prefix of the series builds (slow: not part of check).
+kernel-bisect:
+	tests/kernel/bisect
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
@@ -29,11 +80,16 @@ include tests/Makefile.rig
 include tests/Makefile.hygiene
 include tools/Makefile.tools
 
+# On the patched kernel only the guest suite runs: the other stages do not
+# depend on the kernel the guests boot.
+ifeq ($(KERNEL),patched)
+CHECK_STAGES ?= guest
+endif
 check: modules deps-test
-	@tests/run-all
+	@STAGES="$(CHECK_STAGES)" tests/run-all
 
 check-unit check-guest check-hygiene check-tools: deps-test
-check-guest run: modules
+check-guest run: modules probe
 
 # Benchmarks against the stock driver (not part of check): bench/results/.
 bench: modules deps-test

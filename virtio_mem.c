@@ -195,7 +195,6 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @state_plugged: the cached range is plugged
  * @mixed_start: start of the last memory block the device called MIXED
  * @mixed_end: its end, 0 when there is none
- * @state_requests: STATE requests sent in kdump mode
  */
 struct vmem {
 	struct virtio_device *vdev;
@@ -253,7 +252,6 @@ struct vmem {
 	bool state_plugged;
 	u64 mixed_start;
 	u64 mixed_end;
-	atomic64_t state_requests;
 #endif
 };
 
@@ -430,55 +428,33 @@ static int vmem_unplug_all(struct vmem *vm)
 /* Pages of plugged and unplugged sub blocks                              */
 /* ---------------------------------------------------------------------- */
 
+#ifdef VMEM_HAVE_OFFLINE_SKIPPABLE
 /*
- * Fake-offline pages belong to the driver: PageOffline, one reference, not
- * counted as managed. The online-page callback leaves unplugged parts of a
- * memory block in this state, and unplug puts pages taken with
- * alloc_contig_range() in it.
+ * Core mm with mm-patches/0002 skips PageOffline pages marked skippable when
+ * offlining and leaves them out of the managed count: nothing to do in
+ * MEM_GOING_OFFLINE and MEM_CANCEL_OFFLINE.
  */
-static void vmem_pages_set_offline(unsigned long pfn, unsigned long nr,
-				   bool fresh_memmap)
+static void vmem_page_set_skippable(struct page *page)
 {
-	unsigned long i;
-
-	page_offline_begin();
-	for (i = 0; i < nr; i++) {
-		struct page *page = pfn_to_page(pfn + i);
-
-		__SetPageOffline(page);
-		/* A freshly initialised memmap marks hotplugged pages reserved. */
-		if (fresh_memmap)
-			ClearPageReserved(page);
-	}
-	page_offline_end();
+	__page_set_offline_skippable(page);
 }
 
-static void vmem_pages_clear_offline(unsigned long pfn, unsigned long nr)
+static void vmem_page_clear_skippable(struct page *page)
 {
-	unsigned long i;
-
-	page_offline_begin();
-	for (i = 0; i < nr; i++)
-		__ClearPageOffline(pfn_to_page(pfn + i));
-	page_offline_end();
+	__page_clear_offline_skippable(page);
 }
 
-/*
- * Hand fake-offline pages of a freshly plugged range to the buddy.
- * generic_online_page() resets the reference count and accounts the pages as
- * managed, whichever way they became fake-offline.
- */
-static void vmem_pages_give_to_buddy(unsigned long pfn, unsigned long nr)
+static void vmem_sbm_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
+					    bool drop)
 {
-	const unsigned long chunk = MAX_ORDER_NR_PAGES;
-	unsigned long i;
+}
+#else
+static void vmem_page_set_skippable(struct page *page)
+{
+}
 
-	vmem_pages_clear_offline(pfn, nr);
-	for (i = 0; i < nr; i += chunk) {
-		unsigned long n = min(chunk, nr - i);
-
-		generic_online_page(pfn_to_page(pfn + i), ilog2(n));
-	}
+static void vmem_page_clear_skippable(struct page *page)
+{
 }
 
 /*
@@ -511,6 +487,61 @@ static void vmem_sbm_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
 				page_ref_inc(pfn_to_page(pfn + i));
 			adjust_managed_page_count(pfn_to_page(pfn), -sb_pages);
 		}
+	}
+}
+#endif
+
+/*
+ * Fake-offline pages belong to the driver: PageOffline, one reference, not
+ * counted as managed. The online-page callback leaves unplugged parts of a
+ * memory block in this state, and unplug puts pages taken with
+ * alloc_contig_range() in it.
+ */
+static void vmem_pages_set_offline(unsigned long pfn, unsigned long nr,
+				   bool fresh_memmap)
+{
+	unsigned long i;
+
+	page_offline_begin();
+	for (i = 0; i < nr; i++) {
+		struct page *page = pfn_to_page(pfn + i);
+
+		__SetPageOffline(page);
+		vmem_page_set_skippable(page);
+		/* A freshly initialised memmap marks hotplugged pages reserved. */
+		if (fresh_memmap)
+			ClearPageReserved(page);
+	}
+	page_offline_end();
+}
+
+static void vmem_pages_clear_offline(unsigned long pfn, unsigned long nr)
+{
+	unsigned long i;
+
+	page_offline_begin();
+	for (i = 0; i < nr; i++) {
+		vmem_page_clear_skippable(pfn_to_page(pfn + i));
+		__ClearPageOffline(pfn_to_page(pfn + i));
+	}
+	page_offline_end();
+}
+
+/*
+ * Hand fake-offline pages of a freshly plugged range to the buddy.
+ * generic_online_page() resets the reference count and accounts the pages as
+ * managed, whichever way they became fake-offline.
+ */
+static void vmem_pages_give_to_buddy(unsigned long pfn, unsigned long nr)
+{
+	const unsigned long chunk = MAX_ORDER_NR_PAGES;
+	unsigned long i;
+
+	vmem_pages_clear_offline(pfn, nr);
+	for (i = 0; i < nr; i += chunk) {
+		unsigned long n = min(chunk, nr - i);
+
+		generic_online_page(pfn_to_page(pfn + i), ilog2(n));
 	}
 }
 
@@ -808,6 +839,27 @@ static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
 /* Offlining with a time limit                                            */
 /* ---------------------------------------------------------------------- */
 
+#ifdef VMEM_HAVE_OFFLINE_TIMEOUT
+/*
+ * Core mm with mm-patches/0001 bounds offlining itself: it fails with -EBUSY
+ * once @timeout_ms have passed, and the memory stays online as it was.
+ */
+static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
+					   unsigned int timeout_ms)
+{
+	u64 start = ktime_get_ns();
+	u64 took;
+	int rc;
+
+	rc = offline_and_remove_memory_timeout(addr, size, timeout_ms);
+	took = ktime_get_ns() - start;
+	/* -EBUSY also means "unmovable page": count only what ran out of time. */
+	if (rc == -EBUSY && took >= (u64)timeout_ms * NSEC_PER_MSEC)
+		atomic64_inc(&vm->offline_timeouts);
+	atomic64_add(took, &vm->ns_offline);
+	return rc;
+}
+#else
 /**
  * struct vmem_offline_job - one bounded offline_and_remove_memory() call
  * @addr: start of the memory to offline and remove
@@ -863,6 +915,7 @@ static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 	atomic64_add(ktime_get_ns() - start, &vm->ns_offline);
 	return job.rc;
 }
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Sub Block Mode: unplug                                                 */
@@ -1306,7 +1359,7 @@ static int vmem_send_invalid_request(struct vmem *vm)
 static int vmem_run(struct vmem *vm)
 {
 	u64 target, plugged;
-	int rc;
+	int rc, removal;
 
 	if (READ_ONCE(vm->inject_error)) {
 		WRITE_ONCE(vm->inject_error, false);
@@ -1326,20 +1379,23 @@ static int vmem_run(struct vmem *vm)
 	rc = vmem_sbm_unplug_leftovers(vm);
 	if (rc)
 		return rc;
-	vmem_remove_empty_units(vm);
+	/* Removals that failed before; the result decides on a retry. */
+	removal = vmem_remove_empty_units(vm);
 
 	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
 	plugged = vmem_plugged_bytes(vm) / vmem_unit_size(&vm->geo);
 	rc = 0;
-	if (target > plugged)
+	if (target > plugged) {
 		rc = vmem_is_bbm(&vm->geo) ? vmem_bbm_plug(vm, target - plugged) :
 		     vmem_sbm_plug(vm, target - plugged);
-	else if (target < plugged)
+	} else if (target < plugged) {
 		rc = vmem_is_bbm(&vm->geo) ? vmem_bbm_unplug(vm, plugged - target) :
 		     vmem_sbm_unplug(vm, plugged - target);
-	if (!rc)
-		rc = vmem_remove_empty_units(vm);
-	return rc;
+		/* Units this unplug emptied. */
+		if (!rc)
+			removal = vmem_remove_empty_units(vm);
+	}
+	return rc ?: removal;
 }
 
 static void vmem_set_shortfall(struct vmem *vm, const char *reason)
@@ -1530,7 +1586,6 @@ static int vmem_kdump_state(struct vmem *vm, u64 addr, u64 size, u16 *state)
 {
 	int resp;
 
-	atomic64_inc(&vm->state_requests);
 	resp = vmem_send(vm, VIRTIO_MEM_REQ_STATE, addr,
 			 size / vm->cfg.block_size, state);
 	return resp < 0 ? resp : vmem_resp_to_errno(resp);
@@ -2123,3 +2178,16 @@ MODULE_DESCRIPTION("virtio-mem guest driver: fine-grained memory hot(un)plug");
 MODULE_LICENSE("GPL");
 /* Keep in step with PACKAGE_VERSION in dkms.conf. */
 MODULE_VERSION("0.1");
+/*
+ * The core mm features of mm-patches/ this build uses, as detected in the
+ * kernel headers by kernel-features.mk; "none" on Debian's 6.1.
+ */
+#if defined(VMEM_HAVE_OFFLINE_TIMEOUT) && defined(VMEM_HAVE_OFFLINE_SKIPPABLE)
+MODULE_INFO(core_mm, "offline_timeout offline_skippable");
+#elif defined(VMEM_HAVE_OFFLINE_TIMEOUT)
+MODULE_INFO(core_mm, "offline_timeout");
+#elif defined(VMEM_HAVE_OFFLINE_SKIPPABLE)
+MODULE_INFO(core_mm, "offline_skippable");
+#else
+MODULE_INFO(core_mm, "none");
+#endif

@@ -30,7 +30,7 @@ from vmrig import GiB, MiB, KiB  # noqa: E402
 # The stock driver is loaded on purpose here, and only here.
 os.environ['RIG_ALLOW_STOCK_DRIVER'] = '1'
 OURS = HERE.parent / 'virtio_mem.ko'
-STOCK = (Path('/lib/modules') / vmrig.KERNEL_RELEASE /
+STOCK = (vmrig.module_dir().parent /
          'kernel/drivers/virtio/virtio_mem.ko')
 DRIVERS = {'ours': OURS, 'stock': STOCK}
 RESULTS = HERE / 'results'

@@ -24,8 +24,7 @@ def test_initramfs_carries_transport_and_our_module_only(tmp_path, helpers):
     assert not [n for n in names if n.startswith('lib/modules')], \
         'nothing may sit where modprobe would find it'
 
-    stock = f'/lib/modules/{vmrig.KERNEL_RELEASE}/kernel/drivers/virtio/' \
-            'virtio_mem.ko'
+    stock = vmrig.module_dir() / 'drivers/virtio/virtio_mem.ko'
     try:
         vmrig.initramfs_inputs([stock], helpers)
     except vmrig.RigError:

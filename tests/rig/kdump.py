@@ -245,7 +245,7 @@ sleep 60
 
 
 def capture_files(ko, release=vmrig.KERNEL_RELEASE):
-    moddir = Path('/lib/modules') / release / 'kernel'
+    moddir = vmrig.module_dir(release)
     files = [('bin/busybox', 0o755, vmrig.BUSYBOX)]
     for m in vmrig.VIRTIO_MODULES:
         files.append((f'modules/{m}.ko', 0o644,
@@ -314,9 +314,9 @@ def overlay_initramfs(ko, release=vmrig.KERNEL_RELEASE):
     the capture kernel and its initramfs, qemu_fw_cfg.ko, the hotplug
     reload scripts."""
     capture = capture_initramfs(ko, release)
-    moddir = Path('/lib/modules') / release / 'kernel'
+    moddir = vmrig.module_dir(release)
     files = dynamic_binary_files([KEXEC, MAKEDUMPFILE])
-    files += [('kdump/vmlinuz', 0o644, Path(f'/boot/vmlinuz-{release}')),
+    files += [('kdump/vmlinuz', 0o644, vmrig.kernel_image(release)),
               ('kdump/capture.cpio.gz', 0o644, capture),
               ('modules/qemu_fw_cfg.ko', 0o644,
                moddir / 'drivers/firmware/qemu_fw_cfg.ko')]

@@ -12,6 +12,11 @@ assert_dmesg_clean, ...) keep the scenarios in tests/guest readable.
 Environment:
   RIG_KVM=1            use KVM instead of TCG (KVM hangs on some hosts)
   RIG_KERNEL_RELEASE   guest kernel release (default 6.1.0-56-amd64)
+  RIG_KERNEL_ROOT      where boot/vmlinuz-REL and lib/modules/REL are
+                       (default /: Debian's packages; `make check
+                       KERNEL=patched` points it at the patched kernel)
+  RIG_PROBE_KO         tests/kmod's mm_probe.ko for this kernel (put in the
+                       initramfs as /vmem/mm_probe.ko, never loaded by init)
   RIG_CACHE            initramfs cache directory (default tests/rig/.cache)
   RIG_LOG_DIR          where logs of failed guests are kept
                        (default /tmp/vmrig-logs)
@@ -37,6 +42,7 @@ import time
 from pathlib import Path
 
 KERNEL_RELEASE = os.environ.get('RIG_KERNEL_RELEASE', '6.1.0-56-amd64')
+KERNEL_ROOT = Path(os.environ.get('RIG_KERNEL_ROOT', '/'))
 RIG_DIR = Path(__file__).resolve().parent
 TESTS_DIR = RIG_DIR.parent
 REPO_DIR = TESTS_DIR.parent
@@ -52,6 +58,17 @@ VIRTIO_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev',
 # Fault injection into memory notifiers, shipped for later scenarios.
 FAULT_INJECT_MODULES = ['notifier-error-inject',
                         'memory-notifier-error-inject']
+
+
+
+def module_dir(release=KERNEL_RELEASE):
+    """The guest kernel's modules (lib/modules/REL/kernel)."""
+    return KERNEL_ROOT / 'lib/modules' / release / 'kernel'
+
+
+def kernel_image(release=KERNEL_RELEASE):
+    return KERNEL_ROOT / 'boot' / f'vmlinuz-{release}'
+
 
 DEVICE_ID = 'vm0'
 DEVICE_PATH = '/machine/peripheral/' + DEVICE_ID
@@ -71,7 +88,12 @@ GiB = 1024 * MiB
 
 # Kernel log lines that mean something went wrong.
 DMESG_BAD = [r'WARNING:', r'BUG:', r'Oops', r'Call Trace',
-             r'general protection', r'virtio_mem.*error']
+             r'general protection', r'virtio_mem.*error',
+             # the patched kernel's debug options: lockdep, DEBUG_VM, KASAN
+             # (their reports also start with WARNING: or BUG:)
+             r'possible .*(locking|deadlock|recursive)',
+             r'lockdep is turned off', r'DEBUG_LOCKS_WARN_ON',
+             r'kernel BUG at', r'page dumped because: VM_']
 # Lines that match DMESG_BAD but are expected, each with its reason.  Boot
 # logs of this kernel under QEMU 7.2 TCG have none today; add entries here
 # (or pass `allowed=` to assert_dmesg_clean) only with a reason.
@@ -250,7 +272,7 @@ done
 
 def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE):
     """Everything the initramfs holds: list of (name, mode, source)."""
-    moddir = Path('/lib/modules') / release / 'kernel'
+    moddir = module_dir(release)
     files = [('bin/busybox', 0o755, BUSYBOX)]
     for m in VIRTIO_MODULES:
         files.append((f'modules/{m}.ko', 0o644,
@@ -270,6 +292,9 @@ def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE):
             raise RigError(f'{ko} is the stock driver; the rig must not '
                            'ship it')
         files.append((f'vmem/{ko.name}', 0o644, ko))
+    probe = os.environ.get('RIG_PROBE_KO')
+    if probe:
+        files.append(('vmem/mm_probe.ko', 0o644, Path(probe)))
     for h in helpers:
         files.append((f'usr/bin/{Path(h).name}', 0o755, Path(h)))
     for name, _, src in files:
@@ -636,7 +661,7 @@ class Guest:
                 d.get('unplugged_inaccessible'))
         for d in self.extra_devices:
             cmd += ['-device', d]
-        cmd += ['-kernel', f'/boot/vmlinuz-{self.release}',
+        cmd += ['-kernel', str(kernel_image(self.release)),
                 '-initrd', str(initrd),
                 '-append', self.kernel_cmdline(),
                 '-display', 'none', *(['-no-reboot'] if self.no_reboot
