@@ -35,7 +35,7 @@ KO := $(KO_DIR)/virtio_mem.ko
 PROBE_KO := $(PROBE_DIR)/mm_probe.ko
 export RIG_PROBE_KO := $(PROBE_KO)
 
-.PHONY: all modules probe clean check run bench kernel kernel-bisect
+.PHONY: all modules probe clean check run bench kernel kernel-bisect deps
 
 all: modules
 
@@ -65,6 +65,10 @@ $(CURDIR)/tests/build/kernel/release: mm-patches/series mm-patches/BASE \
 		mm-patches/kernel.config $(wildcard mm-patches/0*.patch) \
 		tests/kernel/build
 	tests/kernel/build
+
+# Every package both lanes need, so that they can then run side by side.
+deps: deps-test
+	tests/kernel/build --deps
 
 # Every prefix of the series builds (slow: not part of check).
 kernel-bisect:

@@ -143,13 +143,17 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @cfg: device config as last read by the worker
  * @geo: layout of the region
  * @blocks: memory block states and plugged sub blocks
- * @hotplug_lock: protects @blocks against the memory notifier and the
- *	online-page callback. The notifier takes it at MEM_GOING_ONLINE or
- *	MEM_GOING_OFFLINE and drops it when the operation ends, so a memory
- *	block never changes its online state while the worker holds it. Never
- *	held while calling into memory hotplug (add/offline/remove).
- * @hotplug_active: the notifier holds @hotplug_lock for an operation;
- *	written only by the notifier, which core mm serialises
+ * @hotplug_lock: protects @blocks and @hotplug_active against the memory
+ *	notifier and the online-page callback, each of which takes it only for
+ *	the duration of one call. Never held while calling into memory hotplug
+ *	(add/offline/remove), nor across notifier calls (lockdep rightly
+ *	objects to a mutex held from one memory_notify() to the next).
+ * @hotplug_active: an online or offline of one of our memory blocks is
+ *	between MEM_GOING_* and its end; the worker takes @hotplug_lock only
+ *	while it is false (vmem_lock_blocks()), so a memory block never changes
+ *	its online state while the worker holds the lock. Written by the
+ *	notifier, which core mm serialises.
+ * @hotplug_wq: woken when @hotplug_active turns false
  * @memmap_on_memory: try to host each memory block's memmap in the block
  *	(Sub Block Mode only); cleared when the kernel refuses
  * @adding: the worker is inside add_memory_driver_managed()
@@ -211,6 +215,7 @@ struct vmem {
 	struct vmem_blocks blocks;
 	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
 	bool hotplug_active;
+	wait_queue_head_t hotplug_wq;
 	bool memmap_on_memory;
 	bool adding;
 	bool add_online_failed;
@@ -560,7 +565,7 @@ static struct vmem *vmem_find_by_phys(u64 addr)
 
 /*
  * Called by online_pages() for each naturally aligned chunk of a memory block
- * being onlined, with the device's hotplug_lock held by the notifier.
+ * being onlined, between MEM_GOING_ONLINE and MEM_ONLINE (@hotplug_active).
  * Plugged sub blocks go to the buddy, unplugged ones stay fake-offline.
  */
 static void vmem_online_page_cb(struct page *page, unsigned int order)
@@ -576,8 +581,8 @@ static void vmem_online_page_cb(struct page *page, unsigned int order)
 		generic_online_page(page, order);
 		return;
 	}
-	lockdep_assert_held(&vm->hotplug_lock);
-
+	mutex_lock(&vm->hotplug_lock);
+	WARN_ON_ONCE(!vm->hotplug_active);
 	while (addr < end) {
 		u64 mb_id = vmem_phys_to_mb_id(&vm->geo, addr);
 		u64 off = addr - vmem_mb_id_to_phys(&vm->geo, mb_id);
@@ -593,7 +598,20 @@ static void vmem_online_page_cb(struct page *page, unsigned int order)
 			vmem_pages_set_offline(pfn, PHYS_PFN(piece), true);
 		addr += piece;
 	}
+	mutex_unlock(&vm->hotplug_lock);
 	mutex_unlock(&vmem_devices_lock);
+}
+
+/* Take @hotplug_lock once no online or offline of our memory is under way. */
+static void vmem_lock_blocks(struct vmem *vm)
+{
+	for (;;) {
+		mutex_lock(&vm->hotplug_lock);
+		if (!vm->hotplug_active)
+			return;
+		mutex_unlock(&vm->hotplug_lock);
+		wait_event(vm->hotplug_wq, !READ_ONCE(vm->hotplug_active));
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -627,53 +645,47 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 		return notifier_from_errno(-EINVAL);
 	}
 
+	if (action == MEM_CANCEL_ONLINE && vm->adding)
+		vm->add_online_failed = true;
+
+	mutex_lock(&vm->hotplug_lock);
 	switch (action) {
 	case MEM_GOING_OFFLINE:
-		mutex_lock(&vm->hotplug_lock);
-		vm->hotplug_active = true;
-		if (vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
-			break;
-		vmem_sbm_fake_offline_drop_refs(vm, mb_id, true);
+		WRITE_ONCE(vm->hotplug_active, true);
+		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
+			vmem_sbm_fake_offline_drop_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:
-		mutex_lock(&vm->hotplug_lock);
-		vm->hotplug_active = true;
+		WRITE_ONCE(vm->hotplug_active, true);
 		if (vm->broken || vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
 			rc = notifier_from_errno(-EBUSY);
 		break;
+	/*
+	 * The end of an operation whose MEM_GOING_* we did not see (an
+	 * earlier notifier refused it) changes nothing.
+	 */
 	case MEM_OFFLINE:
-		if (!vm->hotplug_active)
-			break;
-		vmem_set_mb_state(vm, mb_id, VMEM_MB_OFFLINE);
-		vm->hotplug_active = false;
-		mutex_unlock(&vm->hotplug_lock);
+		if (vm->hotplug_active)
+			vmem_set_mb_state(vm, mb_id, VMEM_MB_OFFLINE);
 		break;
 	case MEM_ONLINE:
-		if (!vm->hotplug_active)
-			break;
-		vmem_set_mb_state(vm, mb_id,
-				  page_zonenum(pfn_to_page(mn->start_pfn)) == ZONE_MOVABLE ?
-				  VMEM_MB_ONLINE_MOVABLE : VMEM_MB_ONLINE_KERNEL);
-		vm->hotplug_active = false;
-		mutex_unlock(&vm->hotplug_lock);
+		if (vm->hotplug_active)
+			vmem_set_mb_state(vm, mb_id,
+					  page_zonenum(pfn_to_page(mn->start_pfn)) == ZONE_MOVABLE ?
+					  VMEM_MB_ONLINE_MOVABLE : VMEM_MB_ONLINE_KERNEL);
 		break;
 	case MEM_CANCEL_OFFLINE:
-		if (!vm->hotplug_active)
-			break;
-		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
+		if (vm->hotplug_active &&
+		    vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
 			vmem_sbm_fake_offline_drop_refs(vm, mb_id, false);
-		vm->hotplug_active = false;
-		mutex_unlock(&vm->hotplug_lock);
-		break;
-	case MEM_CANCEL_ONLINE:
-		if (vm->adding)
-			vm->add_online_failed = true;
-		if (!vm->hotplug_active)
-			break;
-		vm->hotplug_active = false;
-		mutex_unlock(&vm->hotplug_lock);
 		break;
 	}
+	if (action != MEM_GOING_OFFLINE && action != MEM_GOING_ONLINE &&
+	    vm->hotplug_active) {
+		WRITE_ONCE(vm->hotplug_active, false);
+		wake_up_all(&vm->hotplug_wq);
+	}
+	mutex_unlock(&vm->hotplug_lock);
 	return rc;
 }
 
@@ -694,7 +706,7 @@ static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
 	struct vmem_mb *mb;
 	int rc;
 
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_PLUG, mb_id, first, count);
 	trace_vmem_plug(dev_name(&vm->vdev->dev), mb_id, first, count, rc);
 	if (!rc) {
@@ -713,7 +725,7 @@ static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 {
 	u64 i;
 
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	for (i = 0; i < nb_mbs; i++) {
 		unsigned int n = min(count, vm->geo.sbs_per_mb);
 
@@ -736,7 +748,7 @@ static void vmem_sbm_pin_memmap(struct vmem *vm, u64 mb_id)
 	const u64 memmap = PHYS_PFN(vm->geo.mb_size) * sizeof(struct page);
 	unsigned int n = DIV_ROUND_UP(memmap, vm->geo.sb_size);
 
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	vmem_mb_get(&vm->blocks, mb_id)->pinned = vmem_sb_mask(0, n);
 	mutex_unlock(&vm->hotplug_lock);
 }
@@ -941,7 +953,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 		atomic64_inc(&vm->offline_fallbacks);
 		return VMEM_MEM_BUSY;
 	}
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	vmem_set_mb_state(vm, mb_id, VMEM_MB_UNUSED);
 	mb->pinned = 0;
 	mutex_unlock(&vm->hotplug_lock);
@@ -1010,7 +1022,7 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 		rc = 0;
 	}
 
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	while (*nb_sbs) {
 		n = vmem_sb_prev_run(vmem_mb_unpluggable(mb), below, true,
 				     min_t(u64, *nb_sbs, vm->geo.sbs_per_mb),
@@ -1090,7 +1102,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, n);
 		trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, 0, n, rc);
 		if (!rc) {
-			mutex_lock(&vm->hotplug_lock);
+			vmem_lock_blocks(vm);
 			vmem_mb_set_plugged(&vm->blocks, mb_id, 0, n, false);
 			mutex_unlock(&vm->hotplug_lock);
 		}
@@ -1118,7 +1130,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 			mb_id, rc);
 		return VMEM_MEM_BUSY;
 	}
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	for (i = 0; i < nb; i++) {
 		vmem_set_mb_state(vm, mb_id + i, VMEM_MB_UNUSED);
 		vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
@@ -1222,7 +1234,7 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 	int rc = 0;
 	u64 i;
 
-	mutex_lock(&vm->hotplug_lock);
+	vmem_lock_blocks(vm);
 	for (i = 0; i < nb; i++) {
 		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
 
@@ -1849,6 +1861,7 @@ static int vmem_probe(struct virtio_device *vdev)
 	vm->vdev = vdev;
 	mutex_init(&vm->req_lock);
 	mutex_init(&vm->hotplug_lock);
+	init_waitqueue_head(&vm->hotplug_wq);
 	init_waitqueue_head(&vm->resp_wq);
 	spin_lock_init(&vm->stop_lock);
 	INIT_DELAYED_WORK(&vm->work, vmem_work_fn);

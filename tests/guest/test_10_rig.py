@@ -106,7 +106,8 @@ def test_memory_blocks_and_memtotal_are_read_from_the_guest(boot_guest):
     assert len(blocks) == 8, blocks
     assert all(b['state'] == 'online' for b in blocks.values())
     assert g.device_memory_blocks() == {}
-    assert 850 * 1024 < g.guest_memtotal() < 1024 * 1024
+    # KASAN (the patched kernel) keeps an eighth of RAM for its shadow.
+    assert 700 * 1024 < g.guest_memtotal() < 1024 * 1024
 
 
 def test_memtool_files_detect_corruption(boot_guest):

@@ -10,12 +10,13 @@ import vmrig
 from conftest import KO
 
 
-def test_run_tool_resizes_and_shows_both_sides_from_piped_commands():
+def test_run_tool_resizes_and_shows_both_sides_from_piped_commands(tmp_path):
     if not KO.is_file():
         pytest.skip(f'{KO} is not built')
     script = 'show\nsize 260M\nsh grep MemTotal /proc/meminfo\nsize 0\nquit\n'
     proc = subprocess.run(
-        [sys.executable, str(vmrig.RIG_DIR / 'run.py'), '--ko', str(KO)],
+        [sys.executable, str(vmrig.RIG_DIR / 'run.py'), '--ko', str(KO),
+         '--qmp', str(tmp_path / 'qmp.sock')],
         input=script, capture_output=True, text=True, timeout=300,
         env=dict(os.environ))
     out = proc.stdout

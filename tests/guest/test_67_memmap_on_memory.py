@@ -24,14 +24,18 @@ def expect_memtotal(g, plugged):
                    'plugged less the memmaps', until=lambda kb: kb == want)
 
 
-def test_small_guest_grows_by_32g_with_memmap_in_plugged_memory(boot_guest):
+def test_small_guest_grows_far_with_memmap_in_plugged_memory(boot_guest):
     g = boot_guest(**MEMMAP)
     base = g.base_memtotal()
     assert base < 512 * 1024
-    assert g.resize_and_wait(32 * GiB, timeout=600) == 32 * GiB
-    expect_memtotal(g, 32 * GiB)
+    # 32 GiB: 64 times the boot memory. KASAN (patched kernel) needs 4 GiB
+    # of kernel memory as shadow for that; there it grows by 1 GiB.
+    grow = 1 * GiB if g.kasan() else 32 * GiB
+    assert g.resize_and_wait(grow, timeout=600) == grow
+    expect_memtotal(g, grow)
     # The guest still works, and its memory is usable.
-    g.sh('memtool fill-file /tmp/big 1024', timeout=300)
+    g.sh(f'memtool fill-file /tmp/big {min(1024, grow // MiB // 2)}',
+         timeout=300)
     g.sh('memtool check-file /tmp/big', timeout=300)
     g.sh('rm /tmp/big')
     assert g.resize_and_wait(0, timeout=600) == 0

@@ -195,9 +195,12 @@ def test_system_reset_unplugs_everything_and_the_guest_plugs_back(
     g.qmp.clear_events()
 
     mark = g.serial_mark()
+    # Paused, the new boot cannot plug again before QEMU's size is read.
+    g.qmp.execute('stop')
     g.qmp.execute('system_reset')
     vmrig.wait_for(g.qemu_size, 30, 'QEMU size 0 after the reset',
                    until=lambda s: s == 0, interval=0.05)
+    g.qmp.execute('cont')
     ev = g.qmp.wait_event('RESET', 10)
     assert ev and ev['data']['guest'] is False, ev
     assert g.qemu_requested() == size

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from vmrig import MiB, RigError
+from vmrig import MiB, RigError, log
 
 PATCHED = os.environ.get('RIG_MM_PATCHED') == '1'
 PROBE = os.environ.get('RIG_PROBE_KO')
@@ -112,6 +112,7 @@ def test_0001_kernel_thread_offlining_gives_up(probe_guest):
         ost = wait_ost(g, 120)
         took = time.monotonic() - t0
         assert ost is not None, 'no _OST answer to the eject'
+        log.info('0001: eject answered %#x after %.1f s', ost['status'], took)
         assert ost['status'] != 0, f'eject succeeded with memory held: {ost}'
         assert took >= 3, f'gave up after {took:.1f}s, before the limit'
         assert [block_state(g, b) for b in blocks] == ['online'] * len(blocks)
@@ -128,6 +129,8 @@ def test_0001_kernel_thread_offlining_gives_up(probe_guest):
             g.sh('sleep 0.2')
         assert wait_ost(g, 15) is None, 'the eject was answered'
         assert block_state(g, blocks[0]) == 'going-offline'
+        log.info('0001: no answer to the eject after %.1f s, block still '
+                 'going-offline', time.monotonic() - t0)
         # Freeing the pages is the only way out on 6.1.
         g.sh('echo > /sys/kernel/debug/mm_probe/release')
         assert g.qmp.wait_event('DEVICE_DELETED', 120), 'the DIMM stayed'
@@ -146,6 +149,8 @@ def test_0002_offline_skips_skippable_pages(probe_guest):
 
     rc, out = g.run(f'timeout 60 sh -c "echo offline > '
                     f'{MEMORY}/memory{block}/state"', timeout=120)
+    log.info('0002: offline rc %d (%s), MemTotal %+d kB', rc, out.strip(),
+             g.guest_memtotal() - start_kb)
     if PATCHED:
         assert rc == 0, out
         assert block_state(g, block) == 'offline'

@@ -17,7 +17,8 @@ Environment:
                        KERNEL=patched` points it at the patched kernel)
   RIG_PROBE_KO         tests/kmod's mm_probe.ko for this kernel (put in the
                        initramfs as /vmem/mm_probe.ko, never loaded by init)
-  RIG_CACHE            initramfs cache directory (default tests/rig/.cache)
+  RIG_CACHE            initramfs cache directory (default
+                       tests/rig/.cache/RELEASE: one per guest kernel)
   RIG_LOG_DIR          where logs of failed guests are kept
                        (default /tmp/vmrig-logs)
 """
@@ -47,7 +48,8 @@ RIG_DIR = Path(__file__).resolve().parent
 TESTS_DIR = RIG_DIR.parent
 REPO_DIR = TESTS_DIR.parent
 HELPERS_DIR = TESTS_DIR / 'helpers'
-CACHE_DIR = Path(os.environ.get('RIG_CACHE', RIG_DIR / '.cache'))
+CACHE_DIR = Path(os.environ.get('RIG_CACHE',
+                                RIG_DIR / '.cache' / KERNEL_RELEASE))
 LOG_DIR = Path(os.environ.get('RIG_LOG_DIR', '/tmp/vmrig-logs'))
 BUSYBOX = Path('/bin/busybox')
 QEMU = 'qemu-system-x86_64'
@@ -615,6 +617,7 @@ class Guest:
         self._run_lock = threading.Lock()
         self._dmesg_mark = -1.0
         self._base_memtotal = None
+        self._kasan = None
         self.boot_seconds = None
 
     # ---- lifecycle ----------------------------------------------------------
@@ -1181,6 +1184,16 @@ class Guest:
                     raise RigError(f'cannot online memory{n}: {out}')
                 onlined.append(n)
         return onlined
+
+    def kasan(self):
+        """Whether the guest kernel runs KASAN (the patched kernel does):
+        it then takes an eighth of all memory it onlines for its shadow,
+        from memory the kernel can allocate (not ZONE_MOVABLE), which caps
+        how far a guest can grow."""
+        if self._kasan is None:
+            self._kasan = self.run(
+                'dmesg | grep -q "KernelAddressSanitizer initialized"')[0] == 0
+        return self._kasan
 
     # ---- both sides ---------------------------------------------------------
 
