@@ -69,7 +69,11 @@ def test_big_block_unplug_keeps_the_data_the_guest_holds(boot_guest):
     g = boot_guest(block='128M', region='4G')
     g.resize_and_check(3 * GiB)
 
-    anon = g.hold_verified_data(HOLD_ANON_MB, HOLD_TMPFS_MB)
+    # KASAN (patched kernel) leaves a 1 GiB guest about 250 MiB less; whole
+    # 128 MiB blocks must still be emptied around the data.
+    anon_mb, tmpfs_mb = (768, 384) if g.kasan() else (HOLD_ANON_MB,
+                                                       HOLD_TMPFS_MB)
+    anon = g.hold_verified_data(anon_mb, tmpfs_mb)
 
     g.resize_and_check(1 * GiB, timeout=600)
     g.expect_driver_attrs(mode='bbm', plugged_size=1 * GiB, shortfall=0)
@@ -79,7 +83,7 @@ def test_big_block_unplug_keeps_the_data_the_guest_holds(boot_guest):
     result = anon.wait_output(r'^verify ', timeout=300, count=2)
     assert result.startswith('verify ok'), result
     assert g.sh('memtool check-file /tmp/data', timeout=300) == \
-        f'check ok {HOLD_TMPFS_MB} MiB\n'
+        f'check ok {tmpfs_mb} MiB\n'
     anon.stop()
     g.sh('rm /tmp/data')
 
