@@ -533,20 +533,23 @@ static void vmem_pages_clear_offline(unsigned long pfn, unsigned long nr)
 }
 
 /*
- * Hand fake-offline pages of a freshly plugged range to the buddy.
+ * Hand fake-offline pages of a freshly plugged range to the buddy, in
+ * naturally aligned chunks: a range may start on any sub block, and a
+ * misaligned chunk would corrupt the buddy's free lists.
  * generic_online_page() resets the reference count and accounts the pages as
  * managed, whichever way they became fake-offline.
  */
 static void vmem_pages_give_to_buddy(unsigned long pfn, unsigned long nr)
 {
-	const unsigned long chunk = MAX_ORDER_NR_PAGES;
-	unsigned long i;
+	const unsigned long end = pfn + nr;
 
 	vmem_pages_clear_offline(pfn, nr);
-	for (i = 0; i < nr; i += chunk) {
-		unsigned long n = min(chunk, nr - i);
+	while (pfn < end) {
+		unsigned int order = vmem_buddy_order(pfn, end - pfn,
+						      MAX_ORDER - 1);
 
-		generic_online_page(pfn_to_page(pfn + i), ilog2(n));
+		generic_online_page(pfn_to_page(pfn), order);
+		pfn += 1UL << order;
 	}
 }
 

@@ -156,6 +156,31 @@ static inline u64 vmem_align_down(u64 v, u64 align)
 	return v / align * align;
 }
 
+/**
+ * vmem_buddy_order() - order of the next chunk of a range for the buddy
+ * @pfn: first page frame of what is left of the range
+ * @nr: pages left, at least one
+ * @max_order: the largest order the buddy takes (MAX_ORDER - 1)
+ *
+ * The buddy allocator takes only naturally aligned chunks: one of order N
+ * starts at a multiple of 2^N pages. A plugged range starts on a sub block,
+ * which may be smaller than the buddy's largest chunk, so neither its size
+ * nor its start says which orders fit.
+ *
+ * Return: the largest order up to @max_order whose chunk starts at @pfn
+ * and ends within @nr pages.
+ */
+static inline unsigned int vmem_buddy_order(u64 pfn, u64 nr,
+					    unsigned int max_order)
+{
+	unsigned int order = 0;
+
+	while (order < max_order && !(pfn & (1ULL << order)) &&
+	       (2ULL << order) <= nr)
+		order++;
+	return order;
+}
+
 /* Mask of @count bits starting at bit @first, both below 64. */
 static inline u64 vmem_sb_mask(unsigned int first, unsigned int count)
 {

@@ -418,12 +418,71 @@ START_TEST(mb_idx_is_offset_from_first_mb_id)
 }
 END_TEST
 
+/* 4 KiB pages: 512 pages a 2 MiB sub block, order 10 the buddy's largest. */
+#define PAGES_2M 512ULL
+#define BUDDY_MAX 10
+
+START_TEST(buddy_order_takes_the_largest_chunk_of_an_aligned_range)
+{
+	EXPECT_INT(vmem_buddy_order(0x100000, 64 * PAGES_2M, BUDDY_MAX), 10);
+	EXPECT_INT(vmem_buddy_order(0x100000, 2 * PAGES_2M, BUDDY_MAX), 10);
+	EXPECT_INT(vmem_buddy_order(0x100000, PAGES_2M, BUDDY_MAX), 9);
+}
+END_TEST
+
+START_TEST(buddy_order_follows_the_start_of_a_range_on_an_odd_sub_block)
+{
+	/* Plugging from the second 2 MiB sub block of a memory block. */
+	EXPECT_INT(vmem_buddy_order(0x100000 + PAGES_2M, 63 * PAGES_2M,
+				    BUDDY_MAX), 9);
+	EXPECT_INT(vmem_buddy_order(0x100000 + 2 * PAGES_2M, 62 * PAGES_2M,
+				    BUDDY_MAX), 10);
+}
+END_TEST
+
+START_TEST(buddy_order_of_single_or_odd_pages_is_zero)
+{
+	EXPECT_INT(vmem_buddy_order(0x100000, 1, BUDDY_MAX), 0);
+	EXPECT_INT(vmem_buddy_order(0x100001, 1024, BUDDY_MAX), 0);
+	EXPECT_INT(vmem_buddy_order(0x100000, 3, BUDDY_MAX), 1);
+}
+END_TEST
+
+/* Every run of 2 MiB sub blocks in a 128 MiB memory block is handed over
+ * exactly, in naturally aligned chunks no larger than the buddy takes. */
+START_TEST(buddy_chunks_tile_every_sub_block_run_naturally_aligned)
+{
+	const unsigned long long base = 0x100000;	/* 4 GiB */
+	unsigned int first, count;
+
+	for (first = 0; first < 64; first++) {
+		for (count = 1; first + count <= 64; count++) {
+			unsigned long long pfn = base + first * PAGES_2M;
+			unsigned long long end = pfn + count * PAGES_2M;
+
+			vt_set_ctx("sub blocks %u+%u, ", first, count);
+			while (pfn < end) {
+				unsigned int order =
+					vmem_buddy_order(pfn, end - pfn, BUDDY_MAX);
+
+				ck_assert_msg(order <= BUDDY_MAX, "%sorder %u",
+					      vt_ctx, order);
+				EXPECT_U64(pfn & ((1ULL << order) - 1), 0);
+				pfn += 1ULL << order;
+			}
+			EXPECT_U64(pfn, end);
+		}
+	}
+}
+END_TEST
+
 Suite *vt_geometry_suite(void)
 {
 	Suite *s = suite_create("geometry");
 	TCase *geo = vt_tcase("geometry_init");
 	TCase *usable = vt_tcase("usable_nb_mb");
 	TCase *conv = vt_tcase("conversions");
+	TCase *buddy = vt_tcase("buddy_order");
 
 	tcase_add_loop_test(geo, geometry_sb_size_equals_block_size_for_2M_to_16M, 0, 4);
 	tcase_add_test(geo, geometry_raises_1M_block_to_2M_pageblock);
@@ -457,5 +516,11 @@ Suite *vt_geometry_suite(void)
 	tcase_add_test(conv, sb_id_to_phys_steps_by_sb_size_not_block_size);
 	tcase_add_test(conv, mb_idx_is_offset_from_first_mb_id);
 	suite_add_tcase(s, conv);
+
+	tcase_add_test(buddy, buddy_order_takes_the_largest_chunk_of_an_aligned_range);
+	tcase_add_test(buddy, buddy_order_follows_the_start_of_a_range_on_an_odd_sub_block);
+	tcase_add_test(buddy, buddy_order_of_single_or_odd_pages_is_zero);
+	tcase_add_test(buddy, buddy_chunks_tile_every_sub_block_run_naturally_aligned);
+	suite_add_tcase(s, buddy);
 	return s;
 }
