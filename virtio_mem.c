@@ -2050,6 +2050,46 @@ static bool vmem_has_memory(struct vmem *vm)
 	       vm->blocks.plugged_sbs;
 }
 
+/* Says why and returns true if @vm has memory a hibernation image needs. */
+static bool vmem_refuses_hibernation(struct vmem *vm)
+{
+	if (!vmem_has_memory(vm))
+		return false;
+	dev_err(&vm->vdev->dev,
+		"hibernation refused: %llu MiB plugged; set requested-size to 0 first\n",
+		vmem_plugged_bytes(vm) >> 20);
+	return true;
+}
+
+/*
+ * Refuse hibernation before it starts, while nothing is frozen yet and no
+ * image memory is taken: preallocating the image can fail first, for lack
+ * of memory, and then hides why hibernation cannot work. vmem_freeze()
+ * checks again, for memory plugged in between.
+ */
+static int vmem_pm_notifier_cb(struct notifier_block *nb,
+			       unsigned long action, void *arg)
+{
+	struct vmem *vm;
+	int rc = NOTIFY_OK;
+
+	if (action != PM_HIBERNATION_PREPARE)
+		return NOTIFY_OK;
+	mutex_lock(&vmem_devices_lock);
+	list_for_each_entry(vm, &vmem_devices, list) {
+		mutex_lock(&vm->hotplug_lock);
+		if (vmem_refuses_hibernation(vm))
+			rc = notifier_from_errno(-EBUSY);
+		mutex_unlock(&vm->hotplug_lock);
+	}
+	mutex_unlock(&vmem_devices_lock);
+	return rc;
+}
+
+static struct notifier_block vmem_pm_nb = {
+	.notifier_call = vmem_pm_notifier_cb,
+};
+
 /*
  * Suspend keeps the device's memory as it is, with two exceptions. Waking up
  * from S3 resets the machine, and QEMU unplugs everything on reset unless
@@ -2069,12 +2109,8 @@ static int vmem_freeze(struct virtio_device *vdev)
 	spin_unlock_irq(&vm->stop_lock);
 	cancel_delayed_work_sync(&vm->work);
 
-	if (hibernation && vmem_has_memory(vm)) {
-		dev_err(&vdev->dev,
-			"hibernation refused: %llu MiB plugged; set requested-size to 0 first\n",
-			vmem_plugged_bytes(vm) >> 20);
+	if (hibernation && vmem_refuses_hibernation(vm))
 		goto refuse;
-	}
 	if (s3 && !virtio_has_feature(vdev, VIRTIO_MEM_F_PERSISTENT_SUSPEND) &&
 	    vmem_has_memory(vm) && !READ_ONCE(vm->broken)) {
 		dev_info(&vdev->dev,
@@ -2175,12 +2211,19 @@ static int __init vmem_init(void)
 	if (rc) {
 		debugfs_remove_recursive(vmem_debugfs_root);
 		restore_online_page_callback(&vmem_online_page_cb);
+		return rc;
 	}
-	return rc;
+#ifdef CONFIG_PM_SLEEP
+	register_pm_notifier(&vmem_pm_nb);
+#endif
+	return 0;
 }
 
 static void __exit vmem_exit(void)
 {
+#ifdef CONFIG_PM_SLEEP
+	unregister_pm_notifier(&vmem_pm_nb);
+#endif
 	unregister_virtio_driver(&vmem_driver);
 	debugfs_remove_recursive(vmem_debugfs_root);
 	restore_online_page_callback(&vmem_online_page_cb);

@@ -150,10 +150,15 @@ def test_hibernation_is_refused_while_memory_is_plugged(boot_guest):
     size = 512 * MiB
     g.resize_and_check(size)
     g.sh('memtool fill-file /tmp/hib 64')
+    freezes = len(log_lines(g, r'Freezing user space processes'))
 
     rc, out = g.run('echo disk > /sys/power/state', timeout=300)
     assert rc != 0, f'hibernation was not refused: {out}'
     assert 'busy' in out.lower(), out
+    # Refused up front: nothing was frozen, no image memory taken (which
+    # can fail first, for lack of memory, and hide the reason).
+    assert len(log_lines(g, r'Freezing user space processes')) == freezes
+    assert not log_lines(g, r'PM: hibernation: Preallocating image memory')
 
     assert log_lines(g, r'virtio_mem virtio\d+: hibernation refused: '
                         r'512 MiB plugged')
