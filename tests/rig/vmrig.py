@@ -21,6 +21,9 @@ Environment:
                        tests/rig/.cache/RELEASE: one per guest kernel)
   RIG_LOG_DIR          where logs of failed guests are kept
                        (default /tmp/vmrig-logs)
+  RIG_KERNEL_ARGS      words added to every guest's kernel command line
+                       (`make check KERNEL=patched` passes acpi=noirq:
+                       see the Makefile)
 """
 
 import base64
@@ -44,6 +47,7 @@ from pathlib import Path
 
 KERNEL_RELEASE = os.environ.get('RIG_KERNEL_RELEASE', '6.1.0-56-amd64')
 KERNEL_ROOT = Path(os.environ.get('RIG_KERNEL_ROOT', '/'))
+KERNEL_ARGS = os.environ.get('RIG_KERNEL_ARGS', '')
 RIG_DIR = Path(__file__).resolve().parent
 TESTS_DIR = RIG_DIR.parent
 REPO_DIR = TESTS_DIR.parent
@@ -558,6 +562,8 @@ class Guest:
       ko: path of our virtio_mem.ko (None: no module in the initramfs)
       extra_devices: list of -device values; extra_args: raw QEMU args
       kernel_args: extra kernel command line words
+      lane_kernel_args: False leaves out RIG_KERNEL_ARGS (a guest that
+          needs what the lane turns off)
       node: NUMA node of vm0 (None: QEMU's default)
       numa_nodes: boot memory per NUMA node ('512M', '512M'): one
           memory-backend-ram and -numa node each (must add up to `boot`)
@@ -571,7 +577,8 @@ class Guest:
                  online='online_movable', unplugged_inaccessible=None,
                  load_driver=True, driver_params=None, ko=None,
                  helpers=None, extra_devices=(), extra_args=(),
-                 kernel_args='', smp=2, maxmem='64G', slots=4,
+                 kernel_args='', lane_kernel_args=True, smp=2,
+                 maxmem='64G', slots=4,
                  name='guest', boot_timeout=180, release=KERNEL_RELEASE,
                  node=None, numa_nodes=None, extra_vmem=(),
                  no_reboot=True):
@@ -591,6 +598,7 @@ class Guest:
         self.extra_devices = list(extra_devices)
         self.extra_args = list(extra_args)
         self.kernel_args = kernel_args
+        self.lane_kernel_args = lane_kernel_args
         self.smp, self.maxmem, self.slots = smp, maxmem, slots
         self.name = name
         self.boot_timeout = boot_timeout
@@ -639,8 +647,10 @@ class Guest:
             words.append('vmem.noload')
         if self.driver_params:
             words.append(f'vmem.params={self.driver_params}')
-        if self.kernel_args:
-            words.append(self.kernel_args)
+        for args in (KERNEL_ARGS if self.lane_kernel_args else '',
+                     self.kernel_args):
+            if args:
+                words.append(args)
         return ' '.join(words)
 
     def qemu_command(self, initrd):
