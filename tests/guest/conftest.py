@@ -113,6 +113,9 @@ class GuestPool:
         except vmrig.RigError as err:
             vmrig.log.warning('%s: cannot reuse: %s', g.name,
                               str(err).splitlines()[0])
+            # A guest that a passing test left unable to empty its device
+            # is worth a look: keep its logs.
+            g.close(failed=True)
             return False
 
     def discard(self, failed=False):
