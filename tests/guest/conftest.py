@@ -102,8 +102,11 @@ class GuestPool:
             for dev in busy:
                 g.resize(0, dev=dev)
             for dev in busy:
-                if g.wait_qemu_size(0, timeout=60, dev=dev) != 0:
-                    return False
+                left = g.wait_qemu_size(0, timeout=60, dev=dev)
+                if left:
+                    raise vmrig.RigError(f'{dev} still has '
+                                         f'{vmrig.format_size(left)} '
+                                         'plugged after 60 s')
             if busy:
                 g.wait_until_all_plugged({dev: 0 for dev in devices})
             if g.guest_memtotal() != g.base_memtotal():

@@ -140,6 +140,11 @@ def test_suspend_to_ram_empties_the_device_and_plugs_back_after_resume(
         'check ok 200 MiB\n'
     assert log_lines(g, r'virtio_mem virtio\d+: suspend to RAM: the device '
                         r'does not keep memory plugged, unplugging 1028 MiB')
+    # The driver follows new requests after resume (the device's config
+    # change notifications reach it again).
+    g.resize_and_check(512 * MiB)
+    assert g.sh('memtool check-file /tmp/s3', timeout=300) == \
+        'check ok 200 MiB\n'
     anon.stop()
     g.sh('rm /tmp/s3')
     g.assert_dmesg_clean(allowed_warnings=[S3_EARLY_BOOT_RANDOM_WARNING])

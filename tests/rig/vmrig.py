@@ -756,9 +756,16 @@ class Guest:
         self.proc = None
 
     def _save_dmesg(self):
+        """The kernel log, and the driver's debugfs state (counters,
+        block map) when it has one, for the kept logs."""
         try:
             rc, out = self.run('dmesg', timeout=30)
             (self.workdir / 'dmesg.txt').write_text(out)
+            rc, out = self.run('cd /sys/kernel/debug/virtio_mem && '
+                               'for f in */stats */blocks; do echo "== $f"; '
+                               'cat $f; done', timeout=30)
+            if rc == 0:
+                (self.workdir / 'driver-debugfs.txt').write_text(out)
         except RigError:
             pass
 
