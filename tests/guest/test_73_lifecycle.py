@@ -14,7 +14,9 @@ import pytest
 import vmrig
 from vmrig import GiB, MiB, format_size
 
-LIFECYCLE = dict(block='4M', no_reboot=False,
+# needs_acpi_irq: a hot-added PCI device gets its interrupt, and the
+# device's interrupt is routed again after S3, through ACPI only.
+LIFECYCLE = dict(block='4M', no_reboot=False, needs_acpi_irq=True,
                  kernel_args='no_console_suspend')
 KERNEL = dict(block='4M', online='online_kernel')
 
@@ -243,9 +245,7 @@ def test_guest_reboot_unplugs_everything_and_the_guest_plugs_back(
 
 def test_hot_added_device_is_driven_and_cannot_be_unplugged(boot_guest):
     # Last: the hot-added device stays, so no later test gets this guest.
-    # A hot-added PCI device finds its interrupt through ACPI only: never
-    # boot this guest with the lane's acpi=noirq.
-    g = boot_guest(**LIFECYCLE, last_use=True, lane_kernel_args=False)
+    g = boot_guest(**LIFECYCLE, last_use=True)
     before = set(g.sh(f'ls {vmrig.GUEST_DRIVER_DIR}').split())
     g.resize_and_check(260 * MiB)
 

@@ -22,8 +22,9 @@ Environment:
   RIG_LOG_DIR          where logs of failed guests are kept
                        (default /tmp/vmrig-logs)
   RIG_KERNEL_ARGS      words added to every guest's kernel command line
-                       (`make check KERNEL=patched` passes acpi=noirq:
-                       see the Makefile)
+                       (`make check KERNEL=patched` passes acpi=noirq
+                       nokaslr: see the Makefile; guests with
+                       needs_acpi_irq leave acpi=noirq out)
 """
 
 import base64
@@ -562,8 +563,9 @@ class Guest:
       ko: path of our virtio_mem.ko (None: no module in the initramfs)
       extra_devices: list of -device values; extra_args: raw QEMU args
       kernel_args: extra kernel command line words
-      lane_kernel_args: False leaves out RIG_KERNEL_ARGS (a guest that
-          needs what the lane turns off)
+      needs_acpi_irq: the guest needs ACPI PCI interrupt routing (a
+          hot-added PCI device, S3: only ACPI routes interrupts again on
+          resume), so acpi=noirq is left out of RIG_KERNEL_ARGS
       node: NUMA node of vm0 (None: QEMU's default)
       numa_nodes: boot memory per NUMA node ('512M', '512M'): one
           memory-backend-ram and -numa node each (must add up to `boot`)
@@ -577,7 +579,7 @@ class Guest:
                  online='online_movable', unplugged_inaccessible=None,
                  load_driver=True, driver_params=None, ko=None,
                  helpers=None, extra_devices=(), extra_args=(),
-                 kernel_args='', lane_kernel_args=True, smp=2,
+                 kernel_args='', needs_acpi_irq=False, smp=2,
                  maxmem='64G', slots=4,
                  name='guest', boot_timeout=180, release=KERNEL_RELEASE,
                  node=None, numa_nodes=None, extra_vmem=(),
@@ -598,7 +600,7 @@ class Guest:
         self.extra_devices = list(extra_devices)
         self.extra_args = list(extra_args)
         self.kernel_args = kernel_args
-        self.lane_kernel_args = lane_kernel_args
+        self.needs_acpi_irq = needs_acpi_irq
         self.smp, self.maxmem, self.slots = smp, maxmem, slots
         self.name = name
         self.boot_timeout = boot_timeout
@@ -647,10 +649,12 @@ class Guest:
             words.append('vmem.noload')
         if self.driver_params:
             words.append(f'vmem.params={self.driver_params}')
-        for args in (KERNEL_ARGS if self.lane_kernel_args else '',
-                     self.kernel_args):
-            if args:
-                words.append(args)
+        lane = KERNEL_ARGS.split()
+        if self.needs_acpi_irq:
+            lane = [w for w in lane if w != 'acpi=noirq']
+        words += lane
+        if self.kernel_args:
+            words.append(self.kernel_args)
         return ' '.join(words)
 
     def qemu_command(self, initrd):
