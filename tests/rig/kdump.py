@@ -475,7 +475,10 @@ class KdumpGuest(vmrig.Guest):
     def load_capture_kernel(self, append='', level=31):
         """kexec -p the capture kernel with its initramfs.  The elfcorehdr
         (which memory the capture kernel may dump) is fixed now."""
-        cmdline = f'{CAPTURE_CMDLINE} kdump.level={level} {append}'.strip()
+        # The lane's words too (RIG_KERNEL_ARGS): the capture kernel is the
+        # guest's own kernel, and slow to boot without them.
+        cmdline = ' '.join(w for w in (CAPTURE_CMDLINE, vmrig.KERNEL_ARGS,
+                                       f'kdump.level={level}', append) if w)
         self.sh(f'echo "{cmdline}" > /tmp/kdump-append')
         t0 = time.monotonic()
         self.sh('kexec -p /kdump/vmlinuz --initrd=/kdump/capture.cpio.gz '
