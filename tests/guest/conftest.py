@@ -5,16 +5,25 @@ Booting a guest costs seconds under TCG, so guests are pooled: a test asks
 test if that one had the same settings, passed, and could be brought back
 to a clean state (nothing plugged, no helpers running, MemTotal at its
 boot value).  Otherwise the old guest is stopped and a new one boots.
-Test files are ordered so that tests sharing settings run one after the
-other.
+Tests of one file run one after the other in one process, so a file's
+tests that share settings share a guest; the files themselves are shared
+out between two processes (tests/rig/runners, tests/rig/rigqueue.py).
 
 After every test the kernel log lines it produced are checked
 (assert_dmesg_clean); a failing test's guest keeps its logs (the path is
 printed) and is not reused.
 
+Lanes: `make check` runs these tests on Debian's kernel, `make check
+KERNEL=patched` on the patched debug kernel (RIG_LANE=patched).  A test
+marked @pytest.mark.debian_lane(reason) runs on Debian's kernel only: it
+checks nothing the patched kernel changes or its debug options watch (a
+host tool, the rig), and the patched lane, five times slower per test,
+leaves it out, saying why (see Documentation/testing.rst).
+
 Environment:
   VMEM_KO                 our module (default: virtio_mem.ko at the top of
                           the repository)
+  RIG_LANE                debian (default) or patched
   RIG_NO_DRIVER_ATTRS=1   skip checks of the driver's sysfs attributes
                           (see vmrig.Guest.expect_driver_attrs)
 """
@@ -27,8 +36,48 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'rig'))
 import vmrig  # noqa: E402
+from rigtimes import *  # noqa: E402,F401,F403  (the time table's hooks)
+import rigqueue  # noqa: E402
+from rigqueue import pytest_runtestloop  # noqa: E402,F401
+
+# The files that take longest first, so that the runners sharing them
+# (tests/rig/runners) end together: measured on both kernels, see
+# Documentation/testing.rst.  Files not named here come after these.
+rigqueue.COST_ORDER = [
+    'test_90_kdump.py', 'test_73_lifecycle.py', 'test_80_soak.py',
+    'test_70_bigblocks.py', 'test_30_movable.py', 'test_74_faults.py',
+    'test_20_resize.py', 'test_75_retarget.py', 'test_40_kernel_zone.py',
+    'test_71_numa.py', 'test_72_multidev.py', 'test_67_memmap_on_memory.py',
+    'test_65_bad_input.py', 'test_69_observability.py', 'test_95_mm_patches.py',
+]
 
 KO = Path(os.environ.get('VMEM_KO', vmrig.REPO_DIR / 'virtio_mem.ko'))
+
+
+LANE = os.environ.get('RIG_LANE', 'debian')
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'debian_lane(reason): runs on Debian\'s kernel only; '
+        'the patched lane leaves it out, for the reason given')
+
+
+def pytest_collection_modifyitems(config, items):
+    if LANE == 'debian':
+        return
+    left = [i for i in items if i.get_closest_marker('debian_lane')]
+    if not left:
+        return
+    items[:] = [i for i in items if i not in left]
+    config.hook.pytest_deselected(items=left)
+    reasons = {}
+    for item in left:
+        why = item.get_closest_marker('debian_lane').args[0]
+        reasons.setdefault(why, []).append(item.name)
+    for why, names in reasons.items():
+        vmrig.log.info('lane %s leaves out %s: %s', LANE, ', '.join(names),
+                       why)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -85,6 +134,7 @@ class GuestPool:
         guest.assert_dmesg_clean()
         return guest
 
+    @vmrig.timed('reset')
     def _reset(self):
         g = self.guest
         try:

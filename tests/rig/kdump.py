@@ -61,7 +61,7 @@ SHM_DIR = Path('/dev/shm')
 
 # Capture kernel command line: one CPU, devices reset, no reboot loop.
 CAPTURE_CMDLINE = ('console=ttyS0 nr_cpus=1 irqpoll reset_devices panic=-1 '
-                   'printk.time=1 no_timer_check')
+                   'printk.time=1 no_timer_check cryptomgr.notests')
 
 # makedumpfile --message-level: common + error + report (no progress bar).
 MDF_MESSAGE_LEVEL = 22
@@ -583,6 +583,7 @@ class KdumpGuest(vmrig.Guest):
         self.ready = False
         self.crash_time = time.monotonic()
 
+    @vmrig.timed('capture')
     def wait_capture(self, timeout=600):
         """Wait for the capture kernel to finish (its 'done' line) and QEMU
         to exit (poweroff).  Returns a CaptureResult."""

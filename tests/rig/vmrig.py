@@ -28,10 +28,14 @@ Environment:
 """
 
 import base64
+import collections
+import contextlib
+import functools
 import gzip
 import hashlib
 import json
 import logging
+import lzma
 import os
 import queue
 import re
@@ -39,11 +43,13 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 KERNEL_RELEASE = os.environ.get('RIG_KERNEL_RELEASE', '6.1.0-56-amd64')
@@ -74,7 +80,84 @@ def module_dir(release=KERNEL_RELEASE):
 
 
 def kernel_image(release=KERNEL_RELEASE):
+    """The guest kernel's bzImage (what kexec loads in the guest)."""
     return KERNEL_ROOT / 'boot' / f'vmlinuz-{release}'
+
+
+# The ELF note by which a kernel says where its 32-bit PVH entry is
+# (XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH): QEMU then boots the
+# uncompressed kernel directly.
+PVH_NOTE = (b'Xen\0', 18)
+
+
+def _has_pvh_note(elf):
+    """Whether an x86-64 ELF image carries the PVH entry note."""
+    if elf[:4] != b'\x7fELF' or elf[4] != 2:
+        return False
+    phoff, = struct.unpack_from('<Q', elf, 32)
+    phentsize, phnum = struct.unpack_from('<HH', elf, 54)
+    for i in range(phnum):
+        ptype, _, offset, _, _, filesz = struct.unpack_from(
+            '<IIQQQQ', elf, phoff + i * phentsize)
+        if ptype != 4:      # PT_NOTE
+            continue
+        pos, end = offset, offset + filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from('<III', elf, pos)
+            name = elf[pos + 12:pos + 12 + namesz]
+            if (name, ntype) == PVH_NOTE:
+                return True
+            pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
+
+
+def _uncompressed_kernel(bzimage):
+    """The ELF kernel inside a bzImage (xz or gzip payload), or None."""
+    data = bzimage.read_bytes()
+    for magic, open_stream in (
+            (b'\xfd7zXZ\x00', lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)),
+            (b'\x1f\x8b\x08', lambda: zlib.decompressobj(31))):
+        pos = data.find(magic)
+        while pos >= 0:
+            try:
+                elf = open_stream().decompress(data[pos:])
+            except (lzma.LZMAError, zlib.error):
+                elf = b''
+            if elf[:4] == b'\x7fELF':
+                return elf
+            pos = data.find(magic, pos + 1)
+    return None
+
+
+def boot_image(release=KERNEL_RELEASE):
+    """What QEMU's -kernel boots: the uncompressed kernel with its PVH
+    entry, when the kernel has one, else the bzImage.  Under TCG a
+    bzImage spends about half of a guest's boot in real-mode setup and
+    unpacking itself (Debian's is xz: 8 s to the shell, 4 s with PVH).
+    The uncompressed kernel is kept in the rig's cache, keyed by the
+    bzImage's size and mtime.  RIG_PVH=0 boots the bzImage."""
+    bzimage = kernel_image(release)
+    if os.environ.get('RIG_PVH') == '0':
+        return bzimage
+    st = bzimage.stat()
+    key = f'{st.st_size}-{st.st_mtime_ns}'
+    out = CACHE_DIR / f'vmlinux-pvh-{release}'
+    stamp = out.with_name(out.name + '.key')
+    if stamp.exists():
+        seen_key, _, kind = stamp.read_text().partition(' ')
+        if seen_key == key and (kind != 'pvh' or out.exists()):
+            return out if kind == 'pvh' else bzimage
+    elf = _uncompressed_kernel(bzimage)
+    pvh = elf is not None and _has_pvh_note(elf)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    if pvh:
+        tmp = out.with_name(f'{out.name}.{os.getpid()}.tmp')
+        tmp.write_bytes(elf)
+        tmp.replace(out)
+    log.info('%s: %s', bzimage, 'booting its uncompressed kernel (PVH)'
+             if pvh else 'no PVH entry: booting the bzImage')
+    stamp.write_text(f'{key} {"pvh" if pvh else "bzimage"}')
+    return out if pvh else bzimage
 
 
 DEVICE_ID = 'vm0'
@@ -151,8 +234,60 @@ def format_size(nbytes):
 
 
 # --------------------------------------------------------------------------
+# Where the seconds go
+
+class PhaseClock:
+    """Seconds spent per phase of a test: 'boot' (QEMU start to the guest's
+    shell, reboots), 'reset' (bringing a pooled guest back to clean),
+    'wait' (waiting on a condition: a size, a log line, an event),
+    'capture' (a kdump capture kernel at work), 'dmesg' (kernel log
+    checks).  Whatever a test spends outside them is its body.  Phases do
+    not nest: time inside a phase counts for the outermost one only, so
+    the phases of a test add up to at most its duration."""
+
+    PHASES = ('boot', 'reset', 'wait', 'capture', 'dmesg')
+
+    def __init__(self):
+        self.spent = collections.Counter()
+        self._current = None
+
+    def clear(self):
+        spent, self.spent = self.spent, collections.Counter()
+        return spent
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        if self._current is not None or \
+                threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._current = name
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.monotonic() - t0
+            self._current = None
+
+
+CLOCK = PhaseClock()
+
+
+def timed(name):
+    """Decorator: the call counts as phase `name` (see PhaseClock)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            with CLOCK.phase(name):
+                return fn(*args, **kwargs)
+        return inner
+    return wrap
+
+
+# --------------------------------------------------------------------------
 # Polling
 
+@timed('wait')
 def wait_for(probe, timeout, what, until=bool, interval=0.25):
     """Call probe() until until(value) holds; return that value.
 
@@ -175,6 +310,7 @@ def wait_for(probe, timeout, what, until=bool, interval=0.25):
         time.sleep(interval)
 
 
+@timed('wait')
 def hold_for(probe, duration, what, until=bool, interval=0.5):
     """Check that until(probe()) stays true for `duration` seconds."""
     deadline = time.monotonic() + duration
@@ -342,11 +478,15 @@ def build_initramfs(out_path, ko_paths, helpers, release=KERNEL_RELEASE):
         entries.append((name, stat.S_IFREG | mode, src.read_bytes(), (0, 0)))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + '.tmp')
+    # Runners (tests/rig/runners) may build the same image at once: each
+    # writes its own file and renames it into place.
+    tmp = out_path.with_name(f'{out_path.name}.{os.getpid()}.tmp')
     tmp.write_bytes(gzip.compress(_newc_archive(entries), compresslevel=6,
                                   mtime=0))
     tmp.replace(out_path)
-    stamp.write_text(key)
+    tmp_stamp = stamp.with_name(f'{stamp.name}.{os.getpid()}.tmp')
+    tmp_stamp.write_text(key)
+    tmp_stamp.replace(stamp)
     return out_path
 
 
@@ -527,14 +667,20 @@ class GuestProcess:
         """Wait until `count` output lines match pattern; return the
         count-th of them."""
         rx = re.compile(pattern)
+        seen = ['']
 
         def probe():
-            return [line for line in self.output().splitlines()
+            seen[0] = self.output()
+            return [line for line in seen[0].splitlines()
                     if rx.search(line)]
-        lines = wait_for(probe, timeout,
-                         f'{count} line(s) matching "{pattern}" from '
-                         f'{self.what} (pid {self.pid})',
-                         until=lambda found: len(found) >= count)
+        try:
+            lines = wait_for(probe, timeout,
+                             f'{count} line(s) matching "{pattern}" from '
+                             f'{self.what} (pid {self.pid})',
+                             until=lambda found: len(found) >= count)
+        except RigError as err:
+            tail = '\n'.join(seen[0].splitlines()[-10:])
+            raise RigError(f'{err}; its output ends with:\n{tail}') from None
         return lines[count - 1]
 
     def signal(self, sig):
@@ -566,6 +712,10 @@ class Guest:
       needs_acpi_irq: the guest needs ACPI PCI interrupt routing (a
           hot-added PCI device, S3: only ACPI routes interrupts again on
           resume), so acpi=noirq is left out of RIG_KERNEL_ARGS
+      pvh: boot the uncompressed kernel through its PVH entry when it has
+          one (see boot_image); False boots the bzImage, as S3 needs: a
+          kernel that came in through PVH does not wake from S3 under
+          QEMU 7.2
       node: NUMA node of vm0 (None: QEMU's default)
       numa_nodes: boot memory per NUMA node ('512M', '512M'): one
           memory-backend-ram and -numa node each (must add up to `boot`)
@@ -579,7 +729,7 @@ class Guest:
                  online='online_movable', unplugged_inaccessible=None,
                  load_driver=True, driver_params=None, ko=None,
                  helpers=None, extra_devices=(), extra_args=(),
-                 kernel_args='', needs_acpi_irq=False, smp=2,
+                 kernel_args='', needs_acpi_irq=False, pvh=True, smp=2,
                  maxmem='64G', slots=4,
                  name='guest', boot_timeout=180, release=KERNEL_RELEASE,
                  node=None, numa_nodes=None, extra_vmem=(),
@@ -601,6 +751,7 @@ class Guest:
         self.extra_args = list(extra_args)
         self.kernel_args = kernel_args
         self.needs_acpi_irq = needs_acpi_irq
+        self.pvh = pvh
         self.smp, self.maxmem, self.slots = smp, maxmem, slots
         self.name = name
         self.boot_timeout = boot_timeout
@@ -643,8 +794,11 @@ class Guest:
         return False
 
     def kernel_cmdline(self):
+        # cryptomgr.notests: the crypto self-tests cost half a second of
+        # every boot under TCG and test nothing of ours.
         words = ['console=ttyS0', 'quiet', 'loglevel=3', 'printk.time=1',
-                 'panic=-1', f'memhp_default_state={self.online}']
+                 'panic=-1', 'cryptomgr.notests',
+                 f'memhp_default_state={self.online}']
         if not self.load_driver:
             words.append('vmem.noload')
         if self.driver_params:
@@ -680,7 +834,9 @@ class Guest:
                 d.get('unplugged_inaccessible'))
         for d in self.extra_devices:
             cmd += ['-device', d]
-        cmd += ['-kernel', str(kernel_image(self.release)),
+        kernel = (boot_image(self.release) if self.pvh
+                  else kernel_image(self.release))
+        cmd += ['-kernel', str(kernel),
                 '-initrd', str(initrd),
                 '-append', self.kernel_cmdline(),
                 '-display', 'none', *(['-no-reboot'] if self.no_reboot
@@ -690,6 +846,7 @@ class Guest:
                 '-qmp', f'unix:{self.workdir}/qmp.sock,server=on,wait=off']
         return cmd + self.extra_args
 
+    @timed('boot')
     def start(self):
         t0 = time.monotonic()
         ko = [self.ko] if self.ko else []
@@ -834,8 +991,10 @@ class Guest:
         """Run cmd in a guest subshell; return (rc, output).
 
         Output is what the command wrote between two markers; stdin is
-        /dev/null.  The command travels base64-encoded (any quoting and
-        newlines survive) and the markers are written with an empty quoted
+        /dev/null.  A one-line command travels single-quoted; one with
+        newlines or control characters travels base64-encoded, which
+        costs three more processes in the guest (a tenth of a second each
+        on the debug kernel).  The markers are written with an empty quoted
         string inside, so an echo of the line never looks like them.
         """
         if self.broken:
@@ -843,9 +1002,14 @@ class Guest:
         with self._run_lock:
             self._seq += 1
             tag = f'{os.getpid()}x{self._seq}'
-            encoded = base64.b64encode(cmd.encode()).decode()
-            line = (f'echo @@S""{tag}; (eval "$(echo {encoded} | base64 -d)"'
-                    f') </dev/null 2>&1; echo @@E""{tag}:$?\n')
+            if cmd.isprintable():
+                quoted = "'" + cmd.replace("'", "'\\''") + "'"
+                body = f'(eval {quoted})'
+            else:
+                encoded = base64.b64encode(cmd.encode()).decode()
+                body = f'(eval "$(echo {encoded} | base64 -d)")'
+            line = (f'echo @@S""{tag}; {body} </dev/null 2>&1; '
+                    f'echo @@E""{tag}:$?\n')
             if len(line) > 3500:
                 raise RigError('guest command too long for the tty: '
                                f'{len(cmd)} bytes')
@@ -890,12 +1054,14 @@ class Guest:
         with self._buf_cv:
             return self._buf[mark:]
 
+    @timed('wait')
     def wait_serial(self, pattern, timeout, what, mark=0):
         """Wait until the console output since the mark matches pattern
         (kernel messages, a background command's last words); return the
         match."""
         return self._wait_serial(pattern, timeout, what, mark)
 
+    @timed('boot')
     def wait_for_reboot(self, mark, timeout=None):
         """Wait until the guest has booted again to its shell after the
         serial mark (QEMU without -no-reboot), and check that our driver
@@ -983,6 +1149,7 @@ class Guest:
         size = self.resize(size, dev)
         return self.wait_qemu_size(size, timeout, dev)
 
+    @timed('wait')
     def wait_qemu_size(self, size, timeout=180, dev=DEVICE_ID):
         """Wait until QEMU's plugged size of dev is size (or timeout);
         return the size it has then."""
@@ -1009,6 +1176,7 @@ class Guest:
                 return now
             self.qmp.wait_event(SIZE_EVENT, min(left, 1.0))
 
+    @timed('wait')
     def wait_until_settled(self, quiet=5, timeout=180, dev=DEVICE_ID):
         """Wait until QEMU's plugged size has not changed for `quiet`
         seconds (no size-change event, same size); return that size."""
@@ -1051,11 +1219,12 @@ class Guest:
         """{N: {'state', 'valid_zones', 'zone'}} for every memoryN.  Blocks
         that vanish while being listed (removed by the driver) are left
         out."""
+        # The shell's own `read`, not cat: no process per file.
         out = self.sh(
             f'cd {GUEST_MEMORY_DIR} && for b in memory[0-9]*; do '
-            's=$(cat $b/state 2>/dev/null) || continue; '
-            'z=$(cat $b/zone 2>/dev/null || cat $b/valid_zones 2>/dev/null)'
-            ' || continue; echo "$b|$s|$z"; done')
+            'read -r s <$b/state 2>/dev/null || continue; '
+            'read -r z <$b/valid_zones 2>/dev/null || continue; '
+            'echo "$b|$s|$z"; done')
         blocks = {}
         for line in out.splitlines():
             m = re.fullmatch(r'memory(\d+)\|([\w-]+)\|(.*)', line)
@@ -1102,6 +1271,7 @@ class Guest:
         self._dmesg_mark = newest
         return fresh
 
+    @timed('dmesg')
     def assert_dmesg_clean(self, allowed=(), allowed_warnings=()):
         """Fail on warnings, oopses and driver errors logged since the last
         check.  `allowed`: extra (regex, reason) pairs for this call.
