@@ -12,6 +12,8 @@
 # (Debian's linux-source-6.1 + mm-patches/series, in tests/build/kernel);
 # the module is then built in tests/build/patched-driver.
 KERNEL ?= debian
+# The guest tests read the lane (tests/guest/conftest.py: debian_lane).
+export RIG_LANE := $(KERNEL)
 KO_SRCS := Kbuild kernel-features.mk virtio_mem.c vmem_logic.h virtio_mem_trace.h
 PROBE_SRCS := tests/kmod/Kbuild tests/kmod/mm_probe.c kernel-features.mk
 ifeq ($(KERNEL),patched)

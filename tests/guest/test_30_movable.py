@@ -28,8 +28,9 @@ def test_plugged_memory_is_onlined_movable(boot_guest):
     assert len(online) == -(-size // MEMORY_BLOCK), online
     zones = {n: b['zone'] for n, b in online.items()}
     assert set(zones.values()) == {'Movable'}, zones
+    device = g.device_memory_blocks()
     boot_zones = {b['zone'] for n, b in g.guest_memory_blocks().items()
-                  if n not in g.device_memory_blocks()}
+                  if n not in device}
     assert 'Movable' not in boot_zones
 
     g.resize_and_check(0)

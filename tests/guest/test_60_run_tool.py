@@ -9,6 +9,8 @@ import pytest
 import vmrig
 from conftest import KO
 
+pytestmark = pytest.mark.debian_lane('make run, a host tool')
+
 
 def test_run_tool_resizes_and_shows_both_sides_from_piped_commands(tmp_path):
     if not KO.is_file():

@@ -9,6 +9,8 @@ an UNPLUG of a block that is not plugged, and QEMU answers ERROR.
 
 import re
 
+import pytest
+
 import vmrig
 from conftest import KO
 from vmrig import MiB
@@ -61,6 +63,8 @@ def test_device_error_stops_the_driver_and_keeps_memory(boot_guest):
     g.sh('memtool check-file /tmp/kept')
 
 
+@pytest.mark.debian_lane('module parameter parsing, before the driver '
+                         'touches any memory')
 def test_module_parameters_out_of_range_are_refused(boot_guest):
     g = boot_guest(load_driver=False, ko=str(KO))
     for params, why in (

@@ -3,7 +3,12 @@ driver, and they agree with QEMU and with the kernel's memory blocks."""
 
 import re
 
+import pytest
+
 from vmrig import MiB
+
+pytestmark = pytest.mark.debian_lane(
+    'vmemstat, a user-space reader of the driver\'s debugfs')
 
 
 def vmemstat_rows(out):

@@ -16,8 +16,9 @@ from vmrig import GiB, MiB, format_size
 
 # needs_acpi_irq: a hot-added PCI device gets its interrupt, and the
 # device's interrupt is routed again after S3, through ACPI only.
+# pvh=False: a kernel booted through its PVH entry never wakes from S3.
 LIFECYCLE = dict(block='4M', no_reboot=False, needs_acpi_irq=True,
-                 kernel_args='no_console_suspend')
+                 pvh=False, kernel_args='no_console_suspend')
 KERNEL = dict(block='4M', online='online_kernel')
 
 PM_DEBUG = '/sys/power/pm_debug_messages'
@@ -295,6 +296,8 @@ UNPLUGGED_INACCESSIBLE = 1      # VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE
 FEATURE_NAME = 'VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE'
 
 
+@pytest.mark.debian_lane('virtio feature negotiation; the resizes it '
+                         'makes are test_20\'s')
 @pytest.mark.parametrize('inaccessible', [True, False],
                          ids=['on', 'off'])
 def test_unplugged_inaccessible_is_negotiated_and_resizes_work(
