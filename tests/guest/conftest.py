@@ -36,7 +36,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'rig'))
 import vmrig  # noqa: E402
-from rigtimes import *  # noqa: E402,F401,F403  (the time table's hooks)
+from rigtimes import (  # noqa: E402,F401  (the time table's hooks)
+    pytest_runtest_protocol, pytest_terminal_summary)
 import rigqueue  # noqa: E402
 from rigqueue import pytest_runtestloop  # noqa: E402,F401
 

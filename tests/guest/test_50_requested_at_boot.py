@@ -9,9 +9,12 @@ def test_memory_requested_before_boot_is_plugged_at_probe(boot_guest):
     g = boot_guest(block='4M', requested='1G')
     vmrig.wait_for(g.qemu_size, 120, 'QEMU size 1G',
                    until=lambda s: s == 1 * GiB)
-    online = [n for n, b in g.device_memory_blocks().items()
-              if b['state'] == 'online']
-    assert len(online) == 8, g.device_memory_blocks()
+    # QEMU counts a block plugged at its PLUG; the driver adds and onlines
+    # the memory block right after.
+    vmrig.wait_for(lambda: [n for n, b in g.device_memory_blocks().items()
+                            if b['state'] == 'online'], 60,
+                   'the 8 memory blocks of 1 GiB online',
+                   until=lambda online: len(online) == 8)
     g.expect_driver_attrs(plugged_size=1 * GiB, requested_size=1 * GiB)
     with_plug = g.guest_memtotal()
 

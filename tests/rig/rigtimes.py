@@ -1,10 +1,11 @@
 """pytest hooks: where each test's seconds went, as a table at the end.
 
-A conftest imports these hooks (`from rigtimes import *`).  For every
-test, setup, call and teardown together, the table gives the total and
-the phases vmrig.CLOCK accounted (boot, reset, wait, capture, dmesg); the
-body is the rest: guest commands, QMP, host tools.  The slowest tests come
-first, then the sum over all.  RIG_TIMES=path also writes the table there.
+A conftest imports these hooks (pytest_runtest_protocol,
+pytest_terminal_summary).  For every test, setup, call and teardown
+together, the table gives the total and the phases vmrig.CLOCK accounted
+(boot, reset, wait, capture, dmesg); the body is the rest: guest
+commands, QMP, host tools.  The slowest tests come first, then the sum
+over all.  RIG_TIMES=path also writes the table there.
 """
 
 import collections
