@@ -1219,12 +1219,15 @@ class Guest:
         """{N: {'state', 'valid_zones', 'zone'}} for every memoryN.  Blocks
         that vanish while being listed (removed by the driver) are left
         out."""
-        # The shell's own `read`, not cat: no process per file.
+        # The shell's own `read`, not cat: no process per file.  stderr is
+        # dropped for the whole loop: a redirection's own error (the file
+        # is gone) is printed before a later 2>/dev/null on the same
+        # command would take effect.
         out = self.sh(
             f'cd {GUEST_MEMORY_DIR} && for b in memory[0-9]*; do '
-            'read -r s <$b/state 2>/dev/null || continue; '
-            'read -r z <$b/valid_zones 2>/dev/null || continue; '
-            'echo "$b|$s|$z"; done')
+            'read -r s <$b/state || continue; '
+            'read -r z <$b/valid_zones || continue; '
+            'echo "$b|$s|$z"; done 2>/dev/null')
         blocks = {}
         for line in out.splitlines():
             m = re.fullmatch(r'memory(\d+)\|([\w-]+)\|(.*)', line)
