@@ -1377,7 +1377,16 @@ class Guest:
             if b['state'] == 'offline':
                 rc, out = self.set_memory_block_state(n, how)
                 if rc != 0:
-                    raise RigError(f'cannot online memory{n}: {out}')
+                    # A block the driver is adding is offline until the
+                    # kernel onlines it: it may have done so meanwhile.
+                    rc_now, now = self.run(
+                        f'cat {GUEST_MEMORY_DIR}/memory{n}/state')
+                    if rc_now == 0 and now.strip() == 'online':
+                        log.info('%s: memory%d came online by itself',
+                                 self.name, n)
+                        continue
+                    raise RigError(f'cannot online memory{n}: {out} '
+                                   f'(state now: {now.strip()})')
                 onlined.append(n)
         return onlined
 
