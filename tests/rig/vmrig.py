@@ -1352,20 +1352,41 @@ class Guest:
         driver that has no sysfs attributes)."""
         return os.environ.get('RIG_NO_DRIVER_ATTRS') != '1'
 
-    def expect_driver_attrs(self, dev=None, **want):
+    def expect_driver_attrs(self, dev=None, timeout=10, **want):
         """Check sysfs attributes of our driver's device (of QEMU device
         dev; None: the only one): ints compare as byte counts, strings as
-        given (skipped, see driver_attrs_checked)."""
+        given (skipped, see driver_attrs_checked).  The driver's worker
+        sets shortfall and its reason when its run ends, a moment after
+        QEMU's size and MemTotal show the run's work: they are waited for
+        up to `timeout` seconds."""
         if not self.driver_attrs_checked():
             return
-        got = self.driver_attrs(dev)
-        for name, value in want.items():
-            seen = got.get(name)
-            if isinstance(value, int) and seen is not None:
-                seen = int(seen, 0)
-            if seen != value:
-                raise RigError(f'driver attribute {name}: expected '
-                               f'{value!r}, got {seen!r} (all: {got})')
+
+        def wrong(got):
+            for name, value in want.items():
+                seen = got.get(name)
+                if isinstance(value, int) and seen is not None:
+                    seen = int(seen, 0)
+                if seen != value:
+                    return name, value, seen
+            return None
+
+        seen = [None]
+
+        def probe():
+            seen[0] = self.driver_attrs(dev)
+            return seen[0]
+        try:
+            wait_for(probe, timeout, 'driver attributes',
+                     until=lambda got: wrong(got) is None, interval=0.1)
+        except RigError:
+            got = seen[0]
+            if got is None:
+                raise
+            name, value, was = wrong(got)
+            raise RigError(f'driver attribute {name}: expected {value!r}, '
+                           f'got {was!r} after {timeout}s (all: {got})') \
+                from None
 
     def online_offline_device_blocks(self, dev=DEVICE_ID):
         """Online every offline memory block of the device, into the zone
