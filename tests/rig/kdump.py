@@ -24,8 +24,11 @@ powers off.  The host reads the raw disk back with `makedumpfile -R`.
 Kernel arguments of the capture kernel that its init reads:
   kdump.level=N      makedumpfile dump level (default 31)
   kdump.noload       do not load virtio_mem.ko (a negative control)
-  kdump.readall      afterwards read all of /proc/vmcore (every PT_LOAD,
-                     unplugged parts of added memory blocks too)
+  kdump.readall      afterwards read all memory in /proc/vmcore (every
+                     PT_LOAD, unplugged parts of added memory blocks too)
+  kdump.readall=A-B  the same, only for physical addresses [A, B) (the
+                     device region: reading boot memory under KASAN cost
+                     most of a capture and shows nothing of the driver)
 
 KdumpGuest subclasses vmrig.Guest (no change to the rig's API); it uses
 the rig's serial buffer to follow the capture kernel after the crash.
@@ -186,7 +189,8 @@ for word in $(cat /proc/cmdline); do
 	case "$word" in
 	kdump.level=*) level=${word#kdump.level=} ;;
 	kdump.noload) noload=1 ;;
-	kdump.readall) readall=1 ;;
+	kdump.readall) readall=all ;;
+	kdump.readall=*) readall=${word#kdump.readall=} ;;
 	esac
 done
 
@@ -229,11 +233,35 @@ tr '\r' '\n' </tmp/mdf.log
 echo "kdump-capture: report end"
 
 if [ -n "$readall" ]; then
-	# Every byte of /proc/vmcore, unplugged parts of added blocks too.
+	# Every byte of /proc/vmcore's memory in the physical range asked for
+	# (kdump.readall=FIRST-LAST, the device region), unplugged parts of
+	# added blocks too; all of it for plain kdump.readall. The PT_LOAD
+	# program headers say where each range of memory is in the file.
+	first=0 last=$((0x7fffffffffffffff))
+	if [ "$readall" != all ]; then
+		first=$((${readall%-*})) last=$((${readall#*-}))
+	fi
+	u() { od -A n -t "u$2" -j "$1" -N "$2" /proc/vmcore | tr -d ' '; }
 	t0=$(now)
-	dd if=/proc/vmcore of=/dev/null bs=1M 2>/tmp/dd.log
-	r=$?
-	echo "kdump-capture: readall rc=$r seconds=$t0-$(now) state_requests=$(state_requests) dd: $(grep 'records in' /tmp/dd.log)"
+	phoff=$(u 32 8) phsize=$(u 54 2) phnum=$(u 56 2)
+	r=0 i=0 want=0 segs=0 short=0
+	while [ "$i" -lt "$phnum" ]; do
+		ph=$((phoff + i * phsize)) i=$((i + 1))
+		[ "$(u "$ph" 4)" = 1 ] || continue
+		off=$(u $((ph + 8)) 8) pa=$(u $((ph + 24)) 8) sz=$(u $((ph + 32)) 8)
+		lo=$pa hi=$((pa + sz))
+		[ "$lo" -lt "$first" ] && lo=$first
+		[ "$hi" -gt "$last" ] && hi=$last
+		[ "$lo" -lt "$hi" ] || continue
+		n=$((hi - lo)) segs=$((segs + 1)) want=$((want + n))
+		dd if=/proc/vmcore of=/dev/null bs=1M \
+			iflag=skip_bytes,count_bytes skip=$((off + lo - pa)) \
+			count=$n 2>/tmp/dd.log || r=1
+		# A short read shows in dd's record count: whole MiB + the rest.
+		grep -q "^$((n / 1048576))+$((n % 1048576 > 0)) records in" \
+			/tmp/dd.log || short=$((short + 1))
+	done
+	echo "kdump-capture: readall rc=$r seconds=$t0-$(now) state_requests=$(state_requests) segments=$segs short=$short bytes=$want"
 fi
 echo "kdump-capture: dmesg begin"
 dmesg
@@ -358,18 +386,18 @@ class CaptureResult:
         return self._line('makedumpfile')
 
     def readall(self):
-        """The same for the read of all of /proc/vmcore (kdump.readall),
-        plus 'complete': dd read as many 1 MiB records (full+partial) as
-        /proc/vmcore has."""
+        """The same for the read of /proc/vmcore's memory (kdump.readall),
+        plus 'segments' and 'bytes' it read and 'complete': no segment was
+        read short."""
         r = self._line('readall')
         if r is None:
             return None
-        m = re.search(r'kdump-capture: readall .* dd: (\d+)\+(\d+) '
-                      r'records in', self.console)
-        size = self.vmcore_bytes()
-        r['records'] = m and (int(m.group(1)), int(m.group(2)))
-        r['complete'] = size is not None and r['records'] == (
-            size // vmrig.MiB, 1 if size % vmrig.MiB else 0)
+        m = re.search(r'kdump-capture: readall .* segments=(\d+) '
+                      r'short=(\d+) bytes=(\d+)', self.console)
+        r['segments'], short, r['bytes'] = (
+            (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m
+            else (None, None, None))
+        r['complete'] = short == 0
         return r
 
     def vmcore_bytes(self):
