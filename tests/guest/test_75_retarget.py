@@ -5,8 +5,10 @@ first (which the 6.1 in-tree driver does for unplugs).
 
 Measured from QEMU's side: the time from the qom-set of the new size
 until QEMU's plugged size moves the other way, and how far it went on in
-the old direction meanwhile.  The driver's vmem_run trace events are
-logged alongside.
+the old direction meanwhile.  (These tests used to log the driver's
+vmem_run trace events too; switching the event off hung a Debian guest's
+CPU for 48 s once under TCG, a soft lockup while other guests on the host
+ran on, and the events proved nothing the sizes do not.)
 """
 
 import time
@@ -15,7 +17,6 @@ import vmrig
 from vmrig import GiB, MiB, format_size
 
 RETARGET = dict(block='2M', region='8G')
-TRACING = '/sys/kernel/debug/tracing'
 
 # How soon the driver must turn, under TCG on a loaded 2-core host.  One
 # step (a memory block: 128 MiB plugged and onlined, or taken with
@@ -23,17 +24,6 @@ TRACING = '/sys/kernel/debug/tracing'
 TURN_BOUND = 5.0
 # How far it may go on in the old direction: a step or two in flight.
 OVERSHOOT_BOUND = 2 * 128 * MiB
-
-
-def trace_runs(g, on):
-    g.sh(f'echo {int(on)} > {TRACING}/events/virtio_mem/vmem_run/enable; '
-         f'echo > {TRACING}/trace')
-
-
-def log_trace(g):
-    for line in g.sh(f'cat {TRACING}/trace').splitlines():
-        if 'vmem_run' in line:
-            vmrig.log.info('trace: %s', line.split('vmem_run: ', 1)[-1])
 
 
 def turn(g, first, when, second, timeout=120):
@@ -74,19 +64,14 @@ def turn(g, first, when, second, timeout=120):
 def test_large_plug_turns_to_a_smaller_new_target_within_seconds(
         boot_guest):
     g = boot_guest(**RETARGET)
-    trace_runs(g, True)
-    try:
-        s1, took, overshoot = turn(g, 6 * GiB, 1 * GiB, 512 * MiB)
-        assert s1 < 6 * GiB
-        assert took < TURN_BOUND, f'turned after {took:.2f}s'
-        assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
-        assert g.wait_qemu_size(512 * MiB) == 512 * MiB
-        g.wait_until_plugged(512 * MiB)
-        g.expect_driver_attrs(plugged_size=512 * MiB,
-                              requested_size=512 * MiB, shortfall=0)
-        log_trace(g)
-    finally:
-        trace_runs(g, False)
+    s1, took, overshoot = turn(g, 6 * GiB, 1 * GiB, 512 * MiB)
+    assert s1 < 6 * GiB
+    assert took < TURN_BOUND, f'turned after {took:.2f}s'
+    assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
+    assert g.wait_qemu_size(512 * MiB) == 512 * MiB
+    g.wait_until_plugged(512 * MiB)
+    g.expect_driver_attrs(plugged_size=512 * MiB,
+                          requested_size=512 * MiB, shortfall=0)
 
 
 def test_large_unplug_turns_to_a_larger_new_target_within_seconds(
@@ -95,20 +80,15 @@ def test_large_unplug_turns_to_a_larger_new_target_within_seconds(
     g.resize_and_check(3 * GiB)
     # Data in the memory being unplugged makes each step migrate.
     g.sh('memtool fill-file /tmp/retarget 512', timeout=300)
-    trace_runs(g, True)
-    try:
-        s1, took, overshoot = turn(g, 0, 2 * GiB, 2 * GiB + 512 * MiB)
-        assert s1 > 0
-        assert took < TURN_BOUND, f'turned after {took:.2f}s'
-        assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
-        final = 2 * GiB + 512 * MiB
-        assert g.wait_qemu_size(final) == final
-        g.wait_until_plugged(final)
-        g.expect_driver_attrs(plugged_size=final, requested_size=final,
-                              shortfall=0)
-        log_trace(g)
-    finally:
-        trace_runs(g, False)
+    s1, took, overshoot = turn(g, 0, 2 * GiB, 2 * GiB + 512 * MiB)
+    assert s1 > 0
+    assert took < TURN_BOUND, f'turned after {took:.2f}s'
+    assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
+    final = 2 * GiB + 512 * MiB
+    assert g.wait_qemu_size(final) == final
+    g.wait_until_plugged(final)
+    g.expect_driver_attrs(plugged_size=final, requested_size=final,
+                          shortfall=0)
     assert g.sh('memtool check-file /tmp/retarget', timeout=300) == \
         'check ok 512 MiB\n'
     g.sh('rm /tmp/retarget')
