@@ -294,7 +294,7 @@ def capture_files(ko, release=vmrig.KERNEL_RELEASE):
                   moddir / 'drivers/block/virtio_blk.ko'))
     if ko:
         files.append(('vmem/virtio_mem.ko', 0o644, Path(ko).resolve()))
-    memtool = vmrig.build_helpers()[0]
+    memtool = next(p for p in vmrig.build_helpers() if p.name == 'memtool')
     files.append(('bin/memtool', 0o755, memtool))
     files += dynamic_binary_files([MAKEDUMPFILE])
     for name, _, src in files:
@@ -407,13 +407,12 @@ class CaptureResult:
         if r is None:
             return None
         m = re.search(r'kdump-capture: readall .* segments=(\d+) '
-                      r'short=(\d+) bytes=(\d+)', self.console)
+                      r'short=(\d+) bytes=(\d+) mode=(\w+)', self.console)
         r['segments'], short, r['bytes'] = (
             (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m
             else (None, None, None))
         r['complete'] = short == 0
-        m = re.search(r'kdump-capture: readall .* mode=(\w+)', self.console)
-        r['mode'] = m and m.group(1)
+        r['mode'] = m and m.group(4)
         return r
 
     def vmcore_bytes(self):
