@@ -653,4 +653,198 @@ static inline unsigned int vmem_backoff_next(unsigned int cur_ms,
 	return cur_ms * 2;
 }
 
+/*
+ * Safety floor: memory an unplug must leave available to the guest, as the
+ * kernel estimates what is available (MemAvailable: free pages plus the page
+ * cache and slab reclaim can give back), for a guest of a given size
+ * (MemTotal).
+ *
+ *	floor(T) = 6 MiB * sqrt(2 * T / 1 MiB) - 24 MiB, and 0 below 8 MiB
+ *
+ * The reference is Hyper-V's dynamic memory: its Linux guest keeps
+ * MemAvailable above compute_balloon_floor() (drivers/hv/hv_balloon.c),
+ * a piecewise linear function whose knots are 24 MiB at 32 MiB, 72 MiB at
+ * 128 MiB, 168 MiB at 512 MiB, 360 MiB at 2 GiB, 744 MiB at 8 GiB and
+ * 1512 MiB at 32 GiB: its slope halves each time memory quadruples, which is
+ * a square root. The curve above passes exactly through every one of those
+ * knots (2 * T / MiB is a power of four there) and lies at most 8% above
+ * Hyper-V's chords between them; past 32 GiB, where Hyper-V goes on with a
+ * slope of 1/32, it keeps growing as a square root (3 GiB at 128 GiB,
+ * 8.5 GiB at 1 TiB), as the kernel's own reserves do (min_free_kbytes is
+ * 4 * sqrt(lowmem in KiB)).
+ *
+ * In bytes: 6 MiB * sqrt(2 * T / MiB) = 6 * sqrt(2 * T * MiB)
+ * = 6 * 1024 * sqrt(2 * T).
+ */
+#define VMEM_FLOOR_SQRT_MUL	(6ULL * 1024)		/* 6 MiB per sqrt(MiB) */
+#define VMEM_FLOOR_OFFSET	(24ULL << 20)		/* 24 MiB */
+/* The floor setting that selects the formula above. */
+#define VMEM_FLOOR_AUTO		(-1)
+
+/**
+ * vmem_isqrt64() - integer square root
+ * @x: any value
+ *
+ * Return: the largest r with r * r <= @x.
+ */
+static inline u64 vmem_isqrt64(u64 x)
+{
+	u64 r = 0, bit = 1ULL << 62;
+
+	while (bit > x)
+		bit >>= 2;
+	while (bit) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+/**
+ * vmem_floor_auto() - the default safety floor for a guest's size
+ * @total: the guest's memory (MemTotal), bytes
+ *
+ * Return: the floor in bytes (see the formula above); never more than
+ * @total.
+ */
+static inline u64 vmem_floor_auto(u64 total)
+{
+	/* 2 * @total must not overflow: 4 EiB is beyond any guest. */
+	u64 t = total > (1ULL << 62) ? 1ULL << 62 : total;
+	u64 root = VMEM_FLOOR_SQRT_MUL * vmem_isqrt64(2 * t);
+
+	if (root <= VMEM_FLOOR_OFFSET)
+		return 0;
+	root -= VMEM_FLOOR_OFFSET;
+	return root < total ? root : total;
+}
+
+/**
+ * vmem_floor_bytes() - the safety floor a setting asks for
+ * @floor_mb: VMEM_FLOOR_AUTO, or a fixed floor in MiB (0: no floor)
+ * @total: the guest's memory (MemTotal), bytes
+ *
+ * Return: the floor in bytes.
+ */
+static inline u64 vmem_floor_bytes(int floor_mb, u64 total)
+{
+	if (floor_mb < 0)
+		return vmem_floor_auto(total);
+	return (u64)floor_mb << 20;
+}
+
+/* Whether taking @take bytes leaves at least the floor available. */
+static inline bool vmem_floor_holds(u64 avail, u64 total, int floor_mb,
+				    u64 take)
+{
+	if (take > avail || take > total)
+		return false;
+	return avail - take >= vmem_floor_bytes(floor_mb, total - take);
+}
+
+/**
+ * vmem_floor_allowed() - how much of an unplug step the safety floor allows
+ * @avail: memory available to the guest now (MemAvailable), bytes
+ * @total: the guest's memory now (MemTotal), bytes
+ * @floor_mb: VMEM_FLOOR_AUTO, or a fixed floor in MiB (0: no floor)
+ * @unit: what the step takes in, bytes (a sub block, a big block)
+ * @want: units the step would take
+ *
+ * Taking memory costs available memory one for one, whatever the pages
+ * held: free pages are taken, clean page cache in the range is dropped,
+ * and data is migrated into other free memory (or into memory that reclaim
+ * frees for it). So a step of s bytes leaves the guest @total - s bytes,
+ * of which at most @avail - s are available, and the floor is judged on
+ * the guest as the step leaves it: @avail - s >= floor(@total - s).
+ *
+ * The floor grows by less than the memory added (for guests of 19 MiB and
+ * more, in steps of a pageblock or more), so if n units are allowed, fewer
+ * are too, and the largest n is found by bisection. Whatever the input,
+ * the n returned keeps the floor.
+ *
+ * Return: the largest n <= @want for which the floor holds, 0 if none.
+ */
+static inline u64 vmem_floor_allowed(u64 avail, u64 total, int floor_mb,
+				     u64 unit, u64 want)
+{
+	u64 lo = 0, hi;
+
+	if (!unit)
+		return 0;
+	/* More than @avail can never be allowed; this also bounds n * unit. */
+	hi = avail / unit;
+	if (hi > want)
+		hi = want;
+	while (lo < hi) {
+		u64 mid = hi - (hi - lo) / 2;
+
+		if (vmem_floor_holds(avail, total, floor_mb, mid * unit))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/**
+ * struct vmem_stalls - a sample of the guest's allocation stalls
+ * @all: direct reclaims entered so far, by anyone (allocations that stalled
+ *	because free memory ran out)
+ * @own: those of them the driver's own threads entered (its migrations
+ *	need free pages too)
+ *
+ * Both only grow; two samples tell what happened in between.
+ */
+struct vmem_stalls {
+	u64 all;
+	u64 own;
+};
+
+/**
+ * vmem_stalls_between() - allocation stalls of the rest of the guest
+ * @then: the earlier sample
+ * @now: the later sample
+ *
+ * Counters are sampled one after the other while stalls go on, so the own
+ * count may run ahead of the total for a moment: that counts as none.
+ *
+ * Return: stalls between the two samples that were not the driver's.
+ */
+static inline u64 vmem_stalls_between(const struct vmem_stalls *then,
+				      const struct vmem_stalls *now)
+{
+	u64 all = now->all - then->all;
+	u64 own = now->own - then->own;
+
+	return all > own ? all - own : 0;
+}
+
+/**
+ * vmem_under_pressure() - whether the guest came under memory pressure
+ * @then: the sample before the last unplug step
+ * @now: the sample after it
+ * @threshold: stalls of other tasks that mean pressure; 0: never
+ * @stalls: set to the stalls of other tasks between the samples
+ *
+ * An allocation stalls in direct reclaim only once free memory is below
+ * the kernel's minimum watermark: for the rest of the guest that is what
+ * memory pressure feels like. A single stall can be one unlucky
+ * allocation; a task whose memory grows while the guest runs short stalls
+ * once per 32 pages or so, many times a second.
+ *
+ * Return: true when at least @threshold stalls of other tasks happened.
+ */
+static inline bool vmem_under_pressure(const struct vmem_stalls *then,
+				       const struct vmem_stalls *now,
+				       unsigned int threshold, u64 *stalls)
+{
+	*stalls = vmem_stalls_between(then, now);
+	return threshold && *stalls >= threshold;
+}
+
 #endif /* VMEM_LOGIC_H */
