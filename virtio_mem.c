@@ -44,6 +44,9 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/completion.h>
+#include <linux/percpu.h>
+#include <linux/vmstat.h>
+#include <linux/tracepoint.h>
 
 #include "vmem_logic.h"
 
@@ -58,6 +61,12 @@
 static unsigned int retry_min_ms = 1000;
 static unsigned int retry_max_ms = 30000;
 
+/* Length of a parameter value without the newline a sysfs write brings. */
+static int vmem_param_len(const char *val)
+{
+	return strcspn(val, "\n");
+}
+
 static int vmem_param_set_ms(const char *val, const struct kernel_param *kp)
 {
 	unsigned int v;
@@ -65,8 +74,8 @@ static int vmem_param_set_ms(const char *val, const struct kernel_param *kp)
 
 	rc = kstrtouint(val, 0, &v);
 	if (rc || v < 10 || v > 3600000) {
-		pr_err("%s=%s out of range: want 10..3600000 milliseconds\n",
-		       kp->name, val);
+		pr_err("%s=%.*s out of range: want 10..3600000 milliseconds\n",
+		       kp->name, vmem_param_len(val), val);
 		return -EINVAL;
 	}
 	*(unsigned int *)kp->arg = v;
@@ -126,6 +135,102 @@ static unsigned int offline_timeout_ms = 10000;
 module_param_cb(offline_timeout_ms, &vmem_param_ms_ops, &offline_timeout_ms, 0644);
 MODULE_PARM_DESC(offline_timeout_ms,
 		 "Longest time offlining a whole memory block may take before it is abandoned and the block is unplugged page by page instead, ms (default 10000)");
+
+/*
+ * The safety floor of unplug (vmem_floor_bytes()): VMEM_FLOOR_AUTO for the
+ * formula, or MiB (0: none). One floor for the guest, whichever device
+ * unplugs: the module parameter and every device's safety_floor_mb
+ * attribute set the same value.
+ */
+static int safety_floor_mb = VMEM_FLOOR_AUTO;
+
+/*
+ * Parse a floor setting: "auto", or MiB from 0 to the guest's MemTotal (a
+ * floor above all the guest's memory could never be met). Says what is
+ * wrong with a bad one in one line.
+ */
+static int vmem_floor_parse(const char *val, int *floor_mb)
+{
+	const u64 max = PFN_PHYS(totalram_pages()) >> 20;
+	unsigned int v;
+
+	if (sysfs_streq(val, "auto")) {
+		*floor_mb = VMEM_FLOOR_AUTO;
+		return 0;
+	}
+	if (kstrtouint(val, 0, &v) || v > max || v > INT_MAX) {
+		pr_err("safety_floor_mb=%.*s out of range: want auto, or 0..%llu MiB (0: no floor, at most MemTotal)\n",
+		       vmem_param_len(val), val, max);
+		return -EINVAL;
+	}
+	*floor_mb = v;
+	return 0;
+}
+
+static int vmem_floor_show(char *buf, int floor_mb)
+{
+	if (floor_mb < 0)
+		return scnprintf(buf, PAGE_SIZE, "auto\n");
+	return scnprintf(buf, PAGE_SIZE, "%d\n", floor_mb);
+}
+
+static int vmem_param_set_floor(const char *val, const struct kernel_param *kp)
+{
+	int v, rc;
+
+	rc = vmem_floor_parse(val, &v);
+	if (!rc)
+		WRITE_ONCE(*(int *)kp->arg, v);
+	return rc;
+}
+
+static int vmem_param_get_floor(char *buf, const struct kernel_param *kp)
+{
+	return vmem_floor_show(buf, READ_ONCE(*(int *)kp->arg));
+}
+
+static const struct kernel_param_ops vmem_param_floor_ops = {
+	.set = vmem_param_set_floor,
+	.get = vmem_param_get_floor,
+};
+
+module_param_cb(safety_floor_mb, &vmem_param_floor_ops, &safety_floor_mb, 0644);
+MODULE_PARM_DESC(safety_floor_mb,
+		 "Memory an unplug leaves available to the guest (MemAvailable), MiB: auto grows with the guest (72 MiB at 128 MiB, 360 MiB at 2 GiB, 1.5 GiB at 32 GiB), 0 for none, at most MemTotal (default auto)");
+
+/* Allocation stalls of the rest of the guest that stop an unplug. */
+static unsigned int pressure_stalls = 8;
+#define VMEM_STALLS_MAX		1000000
+
+static int vmem_param_set_stalls(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v > VMEM_STALLS_MAX) {
+		pr_err("%s=%.*s out of range: want 0..%u allocation stalls (0: ignore memory pressure)\n",
+		       kp->name, vmem_param_len(val), val, VMEM_STALLS_MAX);
+		return -EINVAL;
+	}
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops vmem_param_stalls_ops = {
+	.set = vmem_param_set_stalls,
+	.get = param_get_uint,
+};
+
+module_param_cb(pressure_stalls, &vmem_param_stalls_ops, &pressure_stalls, 0644);
+MODULE_PARM_DESC(pressure_stalls,
+		 "Allocation stalls (direct reclaim) of other tasks between two unplug steps that stop the unplug and back off; 0 ignores memory pressure (default 8)");
+
+/*
+ * While the floor holds an unplug back, MemAvailable is polled this often:
+ * the unplug goes on by itself within about a second of memory freeing up.
+ */
+#define VMEM_FLOOR_RETRY_MS		1000
+/* Under memory pressure, the pause doubles from the above up to this. */
+#define VMEM_PRESSURE_RETRY_MAX_MS	8000
 
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
@@ -187,6 +292,22 @@ MODULE_PARM_DESC(offline_timeout_ms,
  * @offline_timeouts: whole-block offlines abandoned after offline_timeout_ms
  * @offline_fallbacks: whole-block offlines that failed, so the block was
  *	unplugged page by page
+ * @stalls_seen: allocation stalls when the last unplug step was judged (or
+ *	the run began), the start of the window the next step is judged on
+ * @guard_held: bytes the last judged step may take, reserved against the
+ *	steps of other devices (vmem_guard_reserved) until the next judgement
+ *	or the end of the run
+ * @guard_avail: MemAvailable at the last judgement (less other devices'
+ *	reservations), for the shortfall reason
+ * @guard_floor: the safety floor at the last judgement
+ * @guard_stalls: other tasks' stalls in the window that stopped the last
+ *	unplug for pressure
+ * @pressure_backoff_ms: current pause after memory pressure stopped an
+ *	unplug, 0 when the last run did not stop for it
+ * @floor_stops: worker runs the safety floor stopped (one a
+ *	VMEM_FLOOR_RETRY_MS while it holds)
+ * @floor_shrunk_steps: unplug steps the floor let only partly go
+ * @pressure_stops: worker runs memory pressure stopped
  * @inject_error: debugfs asked the worker to send a request the device
  *	must answer with ERROR, to exercise that path against a real device
  * @debugfs: the device's debugfs directory
@@ -245,6 +366,15 @@ struct vmem {
 	atomic64_t ns_take;
 	atomic64_t offline_timeouts;
 	atomic64_t offline_fallbacks;
+	struct vmem_stalls stalls_seen;
+	u64 guard_held;
+	u64 guard_avail;
+	u64 guard_floor;
+	u64 guard_stalls;
+	unsigned int pressure_backoff_ms;
+	atomic64_t floor_stops;
+	atomic64_t floor_shrunk_steps;
+	atomic64_t pressure_stops;
 	bool inject_error;
 	struct dentry *debugfs;
 
@@ -294,6 +424,8 @@ static const char vmem_res_name[] = "System RAM (virtio_mem)";
 #define VMEM_NACK	(-EPERM)	/* the device refused a plug */
 #define VMEM_ONLINE_FAILED (-ENODATA)	/* added memory could not be onlined */
 #define VMEM_REMOVE_FAILED (-ENOTEMPTY)	/* unplugged memory still added */
+#define VMEM_FLOOR	(-EDQUOT)	/* a step would go below the floor */
+#define VMEM_PRESSURE	(-ETIME)	/* the rest of the guest stalled */
 
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
@@ -851,6 +983,195 @@ static int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
 }
 
 /* ---------------------------------------------------------------------- */
+/* What the guest needs: the safety floor and memory pressure             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Direct reclaims entered by any task, and by the driver's own threads,
+ * whose migrations need free pages too: counted by a probe on the kernel's
+ * mm_vmscan_direct_reclaim_begin tracepoint, because the kernel's
+ * allocstall counters cannot tell whose stall it was.
+ */
+static atomic_long_t vmem_reclaim_all = ATOMIC_LONG_INIT(0);
+static atomic_long_t vmem_reclaim_own = ATOMIC_LONG_INIT(0);
+static struct tracepoint *vmem_reclaim_tp;
+
+/*
+ * The driver's threads that may unplug right now (workers, offline
+ * threads, unload), each in a slot it claims for itself; NULL is free.
+ * The probe compares pointers only, it never dereferences them.
+ */
+#define VMEM_OWN_SLOTS	16
+static struct task_struct *vmem_own_tasks[VMEM_OWN_SLOTS];
+
+/* Bytes the floor approved for steps of all devices, maybe not done yet. */
+static atomic64_t vmem_guard_reserved = ATOMIC64_INIT(0);
+
+/* Mark the calling thread as the driver's; -1 if no slot is free. */
+static int vmem_own_begin(void)
+{
+	int i;
+
+	for (i = 0; i < VMEM_OWN_SLOTS; i++)
+		if (!cmpxchg(&vmem_own_tasks[i], NULL, current))
+			return i;
+	return -1;
+}
+
+static void vmem_own_end(int slot)
+{
+	if (slot >= 0)
+		WRITE_ONCE(vmem_own_tasks[slot], NULL);
+}
+
+#ifdef CONFIG_TRACEPOINTS
+/* Called in every task entering direct reclaim: keep it short. */
+static void vmem_reclaim_probe(void *data, int order, gfp_t gfp_flags)
+{
+	int i;
+
+	atomic_long_inc(&vmem_reclaim_all);
+	for (i = 0; i < VMEM_OWN_SLOTS; i++) {
+		if (READ_ONCE(vmem_own_tasks[i]) == current) {
+			atomic_long_inc(&vmem_reclaim_own);
+			return;
+		}
+	}
+}
+
+static void vmem_reclaim_tp_match(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "mm_vmscan_direct_reclaim_begin"))
+		*(struct tracepoint **)priv = tp;
+}
+
+static void vmem_reclaim_probe_register(void)
+{
+	struct tracepoint *tp = NULL;
+
+	for_each_kernel_tracepoint(vmem_reclaim_tp_match, &tp);
+	if (tp && !tracepoint_probe_register(tp, vmem_reclaim_probe, NULL))
+		vmem_reclaim_tp = tp;
+	else
+		pr_notice("no probe on direct reclaim: memory pressure is judged on allocstall, the driver's own stalls included\n");
+}
+
+static void vmem_reclaim_probe_unregister(void)
+{
+	if (!vmem_reclaim_tp)
+		return;
+	tracepoint_probe_unregister(vmem_reclaim_tp, vmem_reclaim_probe, NULL);
+	tracepoint_synchronize_unregister();
+	vmem_reclaim_tp = NULL;
+}
+#else
+static void vmem_reclaim_probe_register(void)
+{
+	pr_notice("no tracepoints: memory pressure is judged on allocstall, the driver's own stalls included\n");
+}
+
+static void vmem_reclaim_probe_unregister(void)
+{
+}
+#endif
+
+/* What memory pressure is judged on: "probe", "allocstall" or "none". */
+static const char *vmem_pressure_signal(void)
+{
+	if (vmem_reclaim_tp)
+		return "probe";
+	return IS_ENABLED(CONFIG_VM_EVENT_COUNTERS) ? "allocstall" : "none";
+}
+
+/* Allocation stalls so far, of all tasks and of the driver's own. */
+static void vmem_stalls_sample(struct vmem_stalls *s)
+{
+#ifdef CONFIG_VM_EVENT_COUNTERS
+	int cpu, zid;
+#endif
+
+	if (vmem_reclaim_tp) {
+		/* Own first: the probe counts a stall in all, then in own. */
+		s->own = (unsigned long)atomic_long_read(&vmem_reclaim_own);
+		s->all = (unsigned long)atomic_long_read(&vmem_reclaim_all);
+		return;
+	}
+	s->all = 0;
+	s->own = 0;
+#ifdef CONFIG_VM_EVENT_COUNTERS
+	/*
+	 * The allocstall counters, one per zone. all_vm_events() would take
+	 * cpus_read_lock(), which ranks above the memory hotplug locks and
+	 * hotplug_lock: sum the per-cpu counters without it.
+	 */
+	for_each_online_cpu(cpu)
+		for (zid = 0; zid < MAX_NR_ZONES; zid++)
+			s->all += per_cpu(vm_event_states, cpu).event[ALLOCSTALL_NORMAL -
+								      ZONE_NORMAL + zid];
+#endif
+}
+
+/* Drop the reservation of the last step the floor approved. */
+static void vmem_guard_release(struct vmem *vm)
+{
+	atomic64_sub(vm->guard_held, &vmem_guard_reserved);
+	vm->guard_held = 0;
+}
+
+/*
+ * Judge an unplug step that would take *@nb units of @unit bytes of online
+ * memory. The rest of the guest stalled on allocations since the last
+ * judgement (or the start of the run): VMEM_PRESSURE, take nothing. Else
+ * the step may take what keeps the safety floor available: *@nb is lowered
+ * to that, VMEM_FLOOR when it is nothing. What a step may take stays
+ * reserved against other devices' steps until this device's next
+ * judgement or vmem_guard_release().
+ *
+ * Called by the thread that takes the memory, before it takes it, with or
+ * without @hotplug_lock.
+ */
+static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
+{
+	const int floor_mb = READ_ONCE(safety_floor_mb);
+	const u64 total = PFN_PHYS(totalram_pages());
+	u64 avail, others, stalls, allowed = 0;
+	struct vmem_stalls now;
+	const char *decision;
+	long pages;
+	int rc;
+
+	vmem_guard_release(vm);
+	vmem_stalls_sample(&now);
+	pages = si_mem_available();
+	avail = pages > 0 ? PFN_PHYS(pages) : 0;
+	/* Steps of other devices that were approved may not show yet. */
+	others = atomic64_read(&vmem_guard_reserved);
+	avail = avail > others ? avail - others : 0;
+
+	if (vmem_under_pressure(&vm->stalls_seen, &now,
+				READ_ONCE(pressure_stalls), &stalls)) {
+		rc = VMEM_PRESSURE;
+		decision = "pressure";
+		WRITE_ONCE(vm->guard_stalls, stalls);
+	} else {
+		allowed = vmem_floor_allowed(avail, total, floor_mb, unit, *nb);
+		rc = allowed ? 0 : VMEM_FLOOR;
+		decision = !allowed ? "floor" : allowed < *nb ? "shrunk" : "go";
+		if (allowed && allowed < *nb)
+			atomic64_inc(&vm->floor_shrunk_steps);
+	}
+	vm->stalls_seen = now;
+	WRITE_ONCE(vm->guard_avail, avail);
+	WRITE_ONCE(vm->guard_floor, vmem_floor_bytes(floor_mb, total));
+	trace_vmem_guard(dev_name(&vm->vdev->dev), *nb * unit, allowed * unit,
+			 avail, total, vm->guard_floor, stalls, decision);
+	vm->guard_held = allowed * unit;
+	atomic64_add(vm->guard_held, &vmem_guard_reserved);
+	*nb = allowed;
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Offlining with a time limit                                            */
 /* ---------------------------------------------------------------------- */
 
@@ -892,10 +1213,13 @@ struct vmem_offline_job {
 static int vmem_offline_thread(void *arg)
 {
 	struct vmem_offline_job *job = arg;
+	/* Its migrations are the driver's: their stalls are no pressure. */
+	int slot = vmem_own_begin();
 
 	allow_signal(SIGKILL);
 	job->rc = offline_and_remove_memory(job->addr, job->size);
 	flush_signals(current);
+	vmem_own_end(slot);
 	complete(&job->done);
 	return 0;
 }
@@ -1005,6 +1329,9 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id);
  * Unplug up to *@nb_sbs sub blocks of one memory block, from the top down,
  * and lower *@nb_sbs by what was unplugged. Sub blocks whose memory is busy
  * are skipped; then VMEM_MEM_BUSY is returned after trying the others.
+ * Each step that takes online memory is judged first (vmem_guard_step()):
+ * it shrinks to what the safety floor allows, and VMEM_FLOOR or
+ * VMEM_PRESSURE stop the unplug with what was done so far kept.
  */
 static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 {
@@ -1012,16 +1339,26 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	unsigned int below = vm->geo.sbs_per_mb;
 	unsigned int first, n, i, pinned;
 	bool busy = false, memmap_only;
+	u64 allowed;
 	int rc = 0;
 
 	if (vmem_mb_is_online(mb) && vmem_mb_all_plugged(&vm->geo, mb) &&
 	    *nb_sbs >= vm->geo.sbs_per_mb) {
-		rc = vmem_sbm_offline_and_unplug_mb(vm, mb_id);
-		if (!rc)
-			*nb_sbs -= vm->geo.sbs_per_mb;
-		if (rc != VMEM_MEM_BUSY)
+		allowed = vm->geo.sbs_per_mb;
+		rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed);
+		if (rc)
 			return rc;
-		/* Some of it will not move: take what does, page by page. */
+		if (allowed == vm->geo.sbs_per_mb) {
+			rc = vmem_sbm_offline_and_unplug_mb(vm, mb_id);
+			if (!rc)
+				*nb_sbs -= vm->geo.sbs_per_mb;
+			if (rc != VMEM_MEM_BUSY)
+				return rc;
+		}
+		/*
+		 * Some of it will not move, or the floor lets only part of
+		 * it go: take what may, page by page.
+		 */
 		rc = 0;
 	}
 
@@ -1046,6 +1383,13 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 				vmem_mb_set_plugged(&vm->blocks, mb_id, first, n,
 						    false);
 		} else {
+			allowed = n;
+			rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed);
+			if (rc)
+				break;
+			/* The floor may let part of the run go: its top. */
+			first += n - allowed;
+			n = allowed;
 			rc = vmem_sbm_unplug_online_sbs(vm, mb_id, first, n);
 			/* One busy page must not keep the whole run plugged. */
 			for (i = first + n; rc == VMEM_MEM_BUSY && n > 1 && i-- > first;) {
@@ -1269,9 +1613,27 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 	return 0;
 }
 
+/* Bytes of online memory in the big block starting at @mb_id. */
+static u64 vmem_bbm_online_bytes(struct vmem *vm, u64 mb_id)
+{
+	u64 i, online = 0;
+
+	vmem_lock_blocks(vm);
+	for (i = 0; i < vm->geo.bb_mbs; i++)
+		if (vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
+			online += vm->geo.mb_size;
+	mutex_unlock(&vm->hotplug_lock);
+	return online;
+}
+
+/*
+ * Unplug @nb_bbs big blocks. A big block with online memory goes whole or
+ * not at all: when the safety floor or memory pressure stops it, the
+ * unplug ends there (VMEM_FLOOR, VMEM_PRESSURE).
+ */
 static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
 {
-	u64 cursor = 0, mb_id;
+	u64 cursor = 0, mb_id, online, n;
 	int rc;
 
 	while (nb_bbs && vmem_next_unplug_mb(&vm->blocks, &cursor, &mb_id)) {
@@ -1280,6 +1642,13 @@ static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
 			continue;
 		if (vmem_should_restart(vm))
 			return VMEM_RESTART;
+		online = vmem_bbm_online_bytes(vm, mb_id);
+		if (online) {
+			n = 1;
+			rc = vmem_guard_step(vm, online, &n);
+			if (rc)
+				return rc;
+		}
 		rc = vmem_bbm_unplug_bb(vm, mb_id);
 		if (rc == VMEM_MEM_BUSY)
 			continue;
@@ -1397,6 +1766,14 @@ static int vmem_run(struct vmem *vm)
 	/* Removals that failed before; the result decides on a retry. */
 	removal = vmem_remove_empty_units(vm);
 
+	/*
+	 * Allocation stalls count from here; after a pause for memory
+	 * pressure, from before the pause, so pressure that went on during
+	 * it stops the unplug again before it takes anything.
+	 */
+	if (!vm->pressure_backoff_ms)
+		vmem_stalls_sample(&vm->stalls_seen);
+
 	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
 	plugged = vmem_plugged_bytes(vm) / vmem_unit_size(&vm->geo);
 	rc = 0;
@@ -1406,6 +1783,7 @@ static int vmem_run(struct vmem *vm)
 	} else if (target < plugged) {
 		rc = vmem_is_bbm(&vm->geo) ? vmem_bbm_unplug(vm, plugged - target) :
 		     vmem_sbm_unplug(vm, plugged - target);
+		vmem_guard_release(vm);
 		/* Units this unplug emptied. */
 		if (!rc)
 			removal = vmem_remove_empty_units(vm);
@@ -1413,18 +1791,44 @@ static int vmem_run(struct vmem *vm)
 	return rc ?: removal;
 }
 
+static const char vmem_reason_floor[] = "guest needs the memory";
+static const char vmem_reason_pressure[] =
+	"guest needs the memory: under memory pressure";
+
+/* The shortfall reason, with the numbers behind it when the guest needs memory. */
+static void vmem_shortfall_reason_format(struct vmem *vm, char *buf,
+					 size_t size)
+{
+	const char *reason = READ_ONCE(vm->shortfall_reason);
+
+	if (reason == vmem_reason_floor)
+		scnprintf(buf, size, "%s: %llu MiB available, floor %llu MiB",
+			  reason, READ_ONCE(vm->guard_avail) >> 20,
+			  READ_ONCE(vm->guard_floor) >> 20);
+	else if (reason == vmem_reason_pressure)
+		scnprintf(buf, size,
+			  "%s (%llu allocation stalls), backing off; floor %llu MiB",
+			  reason, READ_ONCE(vm->guard_stalls),
+			  READ_ONCE(vm->guard_floor) >> 20);
+	else
+		scnprintf(buf, size, "%s", reason ?: "none");
+}
+
 static void vmem_set_shortfall(struct vmem *vm, const char *reason)
 {
 	u64 target = vmem_target_bytes(vm), plugged = vmem_plugged_bytes(vm);
 	u64 gap = target > plugged ? target - plugged : plugged - target;
 	bool changed = READ_ONCE(vm->shortfall_reason) != reason;
+	char why[128];
 
 	WRITE_ONCE(vm->shortfall, reason ? gap : 0);
 	WRITE_ONCE(vm->shortfall_reason, reason);
-	if (reason && changed)
+	if (reason && changed) {
+		vmem_shortfall_reason_format(vm, why, sizeof(why));
 		dev_info(&vm->vdev->dev,
 			 "plugged %llu MiB of %llu MiB requested: %s\n",
-			 plugged >> 20, vm->cfg.requested_size >> 20, reason);
+			 plugged >> 20, vm->cfg.requested_size >> 20, why);
+	}
 }
 
 static void vmem_schedule(struct vmem *vm, unsigned long delay)
@@ -1442,6 +1846,8 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 {
 	const char *reason = NULL;
 
+	if (rc != VMEM_PRESSURE)
+		vm->pressure_backoff_ms = 0;
 	switch (rc) {
 	case 0:
 		vm->retry_ms = 0;
@@ -1469,6 +1875,23 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 	case VMEM_NACK:
 		/* The requested size shrank under us; a config change follows. */
 		vmem_set_shortfall(vm, "device refused plug");
+		return;
+	case VMEM_FLOOR:
+		/*
+		 * Not a failure: the guest needs the memory. Look again soon,
+		 * so the unplug goes on by itself once memory frees up.
+		 */
+		vmem_set_shortfall(vm, vmem_reason_floor);
+		atomic64_inc(&vm->floor_stops);
+		vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
+		return;
+	case VMEM_PRESSURE:
+		vm->pressure_backoff_ms = vmem_backoff_next(vm->pressure_backoff_ms,
+							    VMEM_FLOOR_RETRY_MS,
+							    VMEM_PRESSURE_RETRY_MAX_MS);
+		vmem_set_shortfall(vm, vmem_reason_pressure);
+		atomic64_inc(&vm->pressure_stops);
+		vmem_schedule(vm, msecs_to_jiffies(vm->pressure_backoff_ms));
 		return;
 	case VMEM_DEV_BUSY:
 		reason = "device busy, retrying";
@@ -1505,7 +1928,7 @@ static void vmem_work_fn(struct work_struct *work)
 {
 	struct vmem *vm = container_of(to_delayed_work(work), struct vmem, work);
 	struct vmem_config cfg;
-	int rc;
+	int rc, slot;
 
 	if (READ_ONCE(vm->broken))
 		return;
@@ -1518,7 +1941,10 @@ static void vmem_work_fn(struct work_struct *work)
 		return;
 	}
 	vm->cfg = cfg;
+	/* Its migrations are the driver's: their stalls are no pressure. */
+	slot = vmem_own_begin();
 	rc = vmem_run(vm);
+	vmem_own_end(slot);
 	trace_vmem_run(dev_name(&vm->vdev->dev), cfg.requested_size,
 		       vmem_plugged_bytes(vm), rc);
 	vmem_retry_policy(vm, rc);
@@ -1560,14 +1986,46 @@ VMEM_ATTR_U64(plugged_size, vmem_plugged_bytes(vm));
 VMEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
 VMEM_ATTR_U64(shortfall, READ_ONCE(vm->shortfall));
 
+/* The floor now, in bytes: the guest's one floor for its size today. */
+static ssize_t safety_floor_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  vmem_floor_bytes(READ_ONCE(safety_floor_mb),
+					   PFN_PHYS(totalram_pages())));
+}
+static DEVICE_ATTR_RO(safety_floor);
+
 static ssize_t shortfall_reason_show(struct device *dev,
 				     struct device_attribute *attr, char *buf)
 {
-	const char *reason = READ_ONCE(dev_to_vmem(dev)->shortfall_reason);
+	char why[128];
 
-	return sysfs_emit(buf, "%s\n", reason ?: "none");
+	vmem_shortfall_reason_format(dev_to_vmem(dev), why, sizeof(why));
+	return sysfs_emit(buf, "%s\n", why);
 }
 static DEVICE_ATTR_RO(shortfall_reason);
+
+/* The guest's one floor setting, as the module parameter safety_floor_mb. */
+static ssize_t safety_floor_mb_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	return vmem_floor_show(buf, READ_ONCE(safety_floor_mb));
+}
+
+static ssize_t safety_floor_mb_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t count)
+{
+	int v, rc;
+
+	rc = vmem_floor_parse(buf, &v);
+	if (rc)
+		return rc;
+	WRITE_ONCE(safety_floor_mb, v);
+	return count;
+}
+static DEVICE_ATTR_RW(safety_floor_mb);
 
 static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
 			 char *buf)
@@ -1587,6 +2045,8 @@ static struct attribute *vmem_attrs[] = {
 	&dev_attr_requested_size.attr,
 	&dev_attr_shortfall.attr,
 	&dev_attr_shortfall_reason.attr,
+	&dev_attr_safety_floor.attr,
+	&dev_attr_safety_floor_mb.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(vmem);
@@ -1718,6 +2178,9 @@ static const char * const vmem_resp_names[] = {
 static int vmem_stats_show(struct seq_file *m, void *unused)
 {
 	struct vmem *vm = m->private;
+	struct vmem_stalls stalls;
+	long pages;
+	u64 total;
 	int t, r;
 
 	mutex_lock(&vm->hotplug_lock);
@@ -1744,6 +2207,22 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 		   (long long)atomic64_read(&vm->offline_timeouts));
 	seq_printf(m, "offline_fallbacks %lld\n",
 		   (long long)atomic64_read(&vm->offline_fallbacks));
+	pages = si_mem_available();
+	total = PFN_PHYS(totalram_pages());
+	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
+	seq_printf(m, "safety_floor %llu\n",
+		   vmem_floor_bytes(READ_ONCE(safety_floor_mb), total));
+	seq_printf(m, "floor_stops %lld\n",
+		   (long long)atomic64_read(&vm->floor_stops));
+	seq_printf(m, "floor_shrunk_steps %lld\n",
+		   (long long)atomic64_read(&vm->floor_shrunk_steps));
+	seq_printf(m, "pressure_stops %lld\n",
+		   (long long)atomic64_read(&vm->pressure_stops));
+	seq_printf(m, "pressure_stalls_last %llu\n", READ_ONCE(vm->guard_stalls));
+	vmem_stalls_sample(&stalls);
+	seq_printf(m, "reclaim_stalls %llu\n", stalls.all);
+	seq_printf(m, "reclaim_stalls_own %llu\n", stalls.own);
+	seq_printf(m, "pressure_signal %s\n", vmem_pressure_signal());
 	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
 	seq_printf(m, "last_error %d %s\n", READ_ONCE(vm->last_error),
 		   READ_ONCE(vm->last_error_reason) ?: "none");
@@ -1969,7 +2448,10 @@ static bool vmem_empty_device(struct vmem *vm)
 {
 	unsigned int delay_ms = 100;
 	int try, rc = 0;
+	/* Here too the floor holds: memory the guest needs stays plugged. */
+	int slot = vmem_own_begin();
 
+	vmem_stalls_sample(&vm->stalls_seen);
 	for (try = 0; try < VMEM_UNLOAD_TRIES; try++) {
 		rc = 0;
 		if (vmem_is_bbm(&vm->geo) && vm->blocks.plugged_sbs)
@@ -1984,6 +2466,8 @@ static bool vmem_empty_device(struct vmem *vm)
 		msleep(delay_ms);
 		delay_ms *= 2;
 	}
+	vmem_guard_release(vm);
+	vmem_own_end(slot);
 	return vm->blocks.nr_in_state[VMEM_MB_UNUSED] == vm->geo.nb_mb;
 }
 
@@ -2207,8 +2691,10 @@ static int __init vmem_init(void)
 		return rc;
 	}
 	vmem_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	vmem_reclaim_probe_register();
 	rc = register_virtio_driver(&vmem_driver);
 	if (rc) {
+		vmem_reclaim_probe_unregister();
 		debugfs_remove_recursive(vmem_debugfs_root);
 		restore_online_page_callback(&vmem_online_page_cb);
 		return rc;
@@ -2225,6 +2711,7 @@ static void __exit vmem_exit(void)
 	unregister_pm_notifier(&vmem_pm_nb);
 #endif
 	unregister_virtio_driver(&vmem_driver);
+	vmem_reclaim_probe_unregister();
 	debugfs_remove_recursive(vmem_debugfs_root);
 	restore_online_page_callback(&vmem_online_page_cb);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Tracepoints of the virtio-mem driver: requests and their responses, sub
- * block ranges plugged and unplugged, memory block state changes and the
- * worker's runs. Usable with perf trace and trace-cmd (system virtio_mem).
+ * block ranges plugged and unplugged, memory block state changes, the
+ * worker's runs and the judgement of unplug steps against what the guest
+ * needs. Usable with perf trace and trace-cmd (system virtio_mem).
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM virtio_mem
@@ -103,6 +104,44 @@ TRACE_EVENT(vmem_run,
 	),
 	TP_printk("%s requested=%llu plugged=%llu rc=%d", __get_str(dev),
 		  __entry->requested, __entry->plugged, __entry->rc)
+);
+
+/*
+ * One unplug step judged against what the guest needs: the step wanted
+ * @want bytes of online memory and may take @allowed; @available is
+ * MemAvailable (less steps of other devices in flight), @total MemTotal,
+ * @floor the safety floor, @stalls other tasks' allocation stalls since
+ * the last step. @decision: go, shrunk (to what the floor allows), floor
+ * (nothing may go) or pressure (the unplug backs off).
+ */
+TRACE_EVENT(vmem_guard,
+	TP_PROTO(const char *dev, u64 want, u64 allowed, u64 available,
+		 u64 total, u64 floor, u64 stalls, const char *decision),
+	TP_ARGS(dev, want, allowed, available, total, floor, stalls, decision),
+	TP_STRUCT__entry(
+		__string(dev, dev)
+		__field(u64, want)
+		__field(u64, allowed)
+		__field(u64, available)
+		__field(u64, total)
+		__field(u64, floor)
+		__field(u64, stalls)
+		__string(decision, decision)
+	),
+	TP_fast_assign(
+		__assign_str(dev, dev);
+		__entry->want = want;
+		__entry->allowed = allowed;
+		__entry->available = available;
+		__entry->total = total;
+		__entry->floor = floor;
+		__entry->stalls = stalls;
+		__assign_str(decision, decision);
+	),
+	TP_printk("%s want=%llu allowed=%llu available=%llu total=%llu floor=%llu stalls=%llu %s",
+		  __get_str(dev), __entry->want, __entry->allowed,
+		  __entry->available, __entry->total, __entry->floor,
+		  __entry->stalls, __get_str(decision))
 );
 
 #endif /* VIRTIO_MEM_TRACE_H */
