@@ -377,7 +377,8 @@ def test_status_json_lists_every_device_as_qemu_does(guest, vmemctl):
             'id': dev_id, 'node': data['node'], 'memdev': data['memdev'],
             'memaddr': data['memaddr'], 'region_size': data['max-size'],
             'block_size': data['block-size'],
-            'requested': data['requested-size'], 'plugged': data['size']}
+            'requested': data['requested-size'], 'plugged': data['size'],
+            'shortfall': 0, 'shortfall_reason': None}
     for dev in DEVICES:
         assert listed[dev['id']]['block_size'] == dev['block']
         assert listed[dev['id']]['region_size'] == dev['region']
@@ -390,6 +391,8 @@ def test_status_table_shows_each_device_on_a_row(guest, vmemctl):
     r = vmemctl('status')
     assert r.rc == 0 and r.stderr == '', r
     header, *rows = r.stdout.splitlines()
+    # Both devices have what they asked for: no shortfall lines below.
+    assert not [row for row in rows if ': shortfall ' in row], r
     assert header.split() == ['ID', 'NODE', 'BLOCK', 'MEMADDR', 'REGION',
                               'REQUESTED', 'PLUGGED', 'MEMDEV'], r
     qemu = qemu_devices(guest)
@@ -406,6 +409,26 @@ def test_status_table_shows_each_device_on_a_row(guest, vmemctl):
         assert memdev == data['memdev']
         assert plugged == format_size(data['size'])
     assert re.search(r'^vm1 .* 8M +8M  /objects/mem1$', r.stdout, re.M), r
+
+
+def test_status_shows_what_qemu_knows_of_a_shortfall(guest, vmemctl):
+    """QEMU knows a shortfall only as plugged size against requested
+    size: without the driver (rmmod on the shared guest) nothing plugs,
+    and status says so under the table and in JSON.  (Plugged above
+    requested, the guest needing its memory, is in the guest suite:
+    tests/guest/test_76_safety_floor.py.)"""
+    guest.unload_virtio_mem()
+    guest.qom_set('requested-size', 256 * MiB, path=qom_path('vm0'))
+    r = vmemctl('status')
+    assert r.rc == 0 and r.stderr == '', r
+    lines = r.stdout.splitlines()
+    assert lines[-1] == 'vm0: shortfall 256M (plugged below requested)', r
+    assert len(lines) == 1 + len(DEVICES) + 1, r
+    listed = {d['id']: d for d in vmemctl('--json', 'status').json()}
+    assert listed['vm0']['shortfall'] == 256 * MiB
+    assert listed['vm0']['shortfall_reason'] == 'plugged below requested'
+    assert listed['vm1']['shortfall'] == 0
+    assert listed['vm1']['shortfall_reason'] is None
 
 
 def test_resize_wait_reaches_the_target_on_both_sides(guest, vmemctl):

@@ -89,7 +89,12 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  status          every virtio-mem device: id, NUMA node, block size,\n"
-"                  region (address and size), requested and plugged size\n"
+"                  region (address and size), requested and plugged size;\n"
+"                  then, for each device whose plugged size is not the\n"
+"                  requested one, a line \"ID: shortfall SIZE (plugged above\n"
+"                  requested)\" (or below). QEMU knows no reason: during a\n"
+"                  resize it is the part not done yet; if it stays, the\n"
+"                  guest's driver tells why (sysfs shortfall_reason)\n"
 "  resize ID SIZE  set device ID's requested-size to SIZE: bytes, or a\n"
 "                  number with K, M, G or T (binary: 1G = 1024M); a multiple\n"
 "                  of the device's block size, at most its region size\n"
@@ -106,7 +111,10 @@ static const char usage_text[] =
 "\n"
 "JSON output (sizes in bytes):\n"
 "  status  [{\"id\", \"node\", \"memdev\", \"memaddr\", \"region_size\",\n"
-"            \"block_size\", \"requested\", \"plugged\"}, ...]\n"
+"            \"block_size\", \"requested\", \"plugged\", \"shortfall\",\n"
+"            \"shortfall_reason\"}, ...]: shortfall is the difference of\n"
+"            plugged and requested, its reason null, \"plugged above\n"
+"            requested\" or \"plugged below requested\"\n"
 "  resize  {\"id\", \"requested\", \"plugged\", \"reached\", \"elapsed_s\"}\n"
 "          (also printed when --wait times out)\n"
 "\n"
@@ -382,9 +390,30 @@ static int unknown_dev(const struct dev_list *list, const char *id)
 
 /* ---- status ------------------------------------------------------------- */
 
+/*
+ * What QEMU shows of a shortfall: the plugged size differs from the
+ * requested one. Return: the difference, and in *@reason which side it is
+ * on (NULL when there is none).
+ */
+static uint64_t dev_shortfall(const struct vmem_dev *dev, const char **reason)
+{
+	if (dev->plugged > dev->requested) {
+		*reason = "plugged above requested";
+		return dev->plugged - dev->requested;
+	}
+	if (dev->plugged < dev->requested) {
+		*reason = "plugged below requested";
+		return dev->requested - dev->plugged;
+	}
+	*reason = NULL;
+	return 0;
+}
+
 static struct json_object *dev_to_json(const struct vmem_dev *dev)
 {
 	struct json_object *obj = json_object_new_object();
+	const char *reason;
+	uint64_t shortfall = dev_shortfall(dev, &reason);
 
 	json_object_object_add(obj, "id",
 			       dev->id ? json_object_new_string(dev->id) : NULL);
@@ -401,6 +430,10 @@ static struct json_object *dev_to_json(const struct vmem_dev *dev)
 			       json_object_new_uint64(dev->requested));
 	json_object_object_add(obj, "plugged",
 			       json_object_new_uint64(dev->plugged));
+	json_object_object_add(obj, "shortfall",
+			       json_object_new_uint64(shortfall));
+	json_object_object_add(obj, "shortfall_reason",
+			       reason ? json_object_new_string(reason) : NULL);
 	return obj;
 }
 
@@ -448,6 +481,18 @@ static void status_row(const struct vmem_dev *dev, int idw)
 	       dev->memdev ? dev->memdev : "-");
 }
 
+/* Below the table: "vm0: shortfall 2G (plugged above requested)". */
+static void status_shortfall(const struct vmem_dev *dev)
+{
+	char size[SIZE_STR_MAX];
+	const char *reason;
+	uint64_t shortfall = dev_shortfall(dev, &reason);
+
+	if (shortfall)
+		printf("%s: shortfall %s (%s)\n", dev->id ? dev->id : "-",
+		       size_format(shortfall, size), reason);
+}
+
 static void status_table(const struct dev_list *list)
 {
 	int idw = id_width(list);
@@ -461,6 +506,8 @@ static void status_table(const struct dev_list *list)
 	       "BLOCK", "MEMADDR", "REGION", "REQUESTED", "PLUGGED", "MEMDEV");
 	for (i = 0; i < list->count; i++)
 		status_row(&list->devs[i], idw);
+	for (i = 0; i < list->count; i++)
+		status_shortfall(&list->devs[i]);
 }
 
 static int cmd_status(struct qmp *qmp, const struct options *opt)
