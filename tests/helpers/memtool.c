@@ -9,6 +9,10 @@
  *                             verifiable pattern; print "ready", then verify
  *                             all of it on every SIGUSR1 ("verify ok" or
  *                             "verify FAILED at ..."); exit on SIGTERM.
+ *   memtool grow-anon MB STEP grow anonymous memory to MB MiB, STEP MiB at a
+ *                             time as fast as it can, each chunk filled with
+ *                             a verifiable pattern: "grown N MiB" after each,
+ *                             "done N MiB" at the end; then as hold-anon.
  *   memtool hold-pipes MB     hold MB MiB of unmovable kernel memory in pipe
  *                             buffers; print "ready <bytes>"; release and
  *                             exit on SIGTERM.
@@ -71,6 +75,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: memtool hold-anon MB\n"
+		"       memtool grow-anon MB STEP_MB\n"
 		"       memtool hold-pipes MB\n"
 		"       memtool fill-file PATH MB\n"
 		"       memtool check-file PATH\n"
@@ -138,7 +143,8 @@ static void signals_setup(sigset_t *waitmask)
 	sigdelset(waitmask, SIGTERM);
 }
 
-static int anon_verify(const uint64_t *mem, size_t bytes, uint64_t seed)
+/* Check a region filled with @seed's pattern; say only what is wrong. */
+static int anon_check(const uint64_t *mem, size_t bytes, uint64_t seed)
 {
 	size_t i, words = bytes / sizeof(*mem);
 
@@ -151,6 +157,13 @@ static int anon_verify(const uint64_t *mem, size_t bytes, uint64_t seed)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+static int anon_verify(const uint64_t *mem, size_t bytes, uint64_t seed)
+{
+	if (anon_check(mem, bytes, seed))
+		return -1;
 	say("verify ok %zu MiB", bytes / MIB);
 	return 0;
 }
@@ -179,6 +192,61 @@ static int cmd_hold_anon(unsigned long mb)
 			if (anon_verify(mem, bytes, seed))
 				failed = 1;
 		}
+	}
+	say("exit");
+	return failed;
+}
+
+/*
+ * A workload whose memory grows: @step_mb MiB chunks, each mapped and filled
+ * on its own, until @mb MiB are held. The chunks are verified together on
+ * SIGUSR1.
+ */
+static int cmd_grow_anon(unsigned long mb, unsigned long step_mb)
+{
+	size_t chunk = step_mb * MIB, nchunks = (mb + step_mb - 1) / step_mb;
+	uint64_t seed = (uint64_t)getpid() << 32 | 0x67726f77U;
+	size_t i, held = 0, n = 0;
+	sigset_t waitmask;
+	uint64_t **mem;
+	int failed = 0;
+
+	signals_setup(&waitmask);
+	mem = calloc(nchunks, sizeof(*mem));
+	if (!mem)
+		die("calloc");
+	while (held < mb * MIB) {
+		size_t bytes = mb * MIB - held < chunk ? mb * MIB - held : chunk;
+
+		mem[n] = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem[n] == MAP_FAILED)
+			die("mmap");
+		for (i = 0; i < bytes / sizeof(uint64_t); i++)
+			mem[n][i] = pattern_word(seed + n, i * sizeof(uint64_t));
+		held += bytes;
+		n++;
+		say("grown %zu MiB", held / MIB);
+	}
+	say("done %zu MiB", held / MIB);
+
+	while (!got_term) {
+		sigsuspend(&waitmask);
+		if (!got_usr1)
+			continue;
+		got_usr1 = 0;
+		for (i = 0, held = 0; i < n; i++) {
+			size_t bytes = mb * MIB - held < chunk ?
+				       mb * MIB - held : chunk;
+
+			if (anon_check(mem[i], bytes, seed + i)) {
+				failed = 1;
+				break;
+			}
+			held += bytes;
+		}
+		if (i == n)
+			say("verify ok %zu MiB", held / MIB);
 	}
 	say("exit");
 	return failed;
@@ -381,6 +449,8 @@ int main(int argc, char **argv)
 		usage();
 	if (!strcmp(argv[1], "hold-anon") && argc == 3)
 		return cmd_hold_anon(parse_mb(argv[2]));
+	if (!strcmp(argv[1], "grow-anon") && argc == 4)
+		return cmd_grow_anon(parse_mb(argv[2]), parse_mb(argv[3]));
 	if (!strcmp(argv[1], "hold-pipes") && argc == 3)
 		return cmd_hold_pipes(parse_mb(argv[2]));
 	if (!strcmp(argv[1], "fill-file") && argc == 4)

@@ -413,13 +413,21 @@ done
 '''
 
 
-def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE):
-    """Everything the initramfs holds: list of (name, mode, source)."""
+def initramfs_inputs(ko_paths, helpers, release=KERNEL_RELEASE, modules=()):
+    """Everything the initramfs holds: list of (name, mode, source).
+    `modules`: more of the kernel's modules, by path under its
+    lib/modules/REL/kernel, put in /modules (never loaded by init); those
+    the kernel does not have as modules (built in, or not at all) are left
+    out, and the test loads what /modules holds."""
     moddir = module_dir(release)
     files = [('bin/busybox', 0o755, BUSYBOX)]
     for m in VIRTIO_MODULES:
         files.append((f'modules/{m}.ko', 0o644,
                       moddir / 'drivers/virtio' / f'{m}.ko'))
+    for path in modules:
+        src = moddir / path
+        if src.exists():
+            files.append((f'modules/{Path(path).name}', 0o644, src))
     for m in FAULT_INJECT_MODULES:
         src = moddir / 'lib' / f'{m}.ko'
         if src.exists():
@@ -457,11 +465,12 @@ def initramfs_key(files):
     return h.hexdigest()
 
 
-def build_initramfs(out_path, ko_paths, helpers, release=KERNEL_RELEASE):
+def build_initramfs(out_path, ko_paths, helpers, release=KERNEL_RELEASE,
+                    modules=()):
     """Write a gzip'd newc initramfs to out_path, unless an identical one
     (same inputs, by content) is already there.  Returns out_path."""
     out_path = Path(out_path)
-    files = initramfs_inputs(ko_paths, helpers, release)
+    files = initramfs_inputs(ko_paths, helpers, release, modules)
     key = initramfs_key(files)
     stamp = out_path.with_name(out_path.name + '.key')
     if out_path.exists() and stamp.exists() and stamp.read_text() == key:
@@ -490,11 +499,11 @@ def build_initramfs(out_path, ko_paths, helpers, release=KERNEL_RELEASE):
     return out_path
 
 
-def cached_initramfs(ko_paths, helpers, release=KERNEL_RELEASE):
+def cached_initramfs(ko_paths, helpers, release=KERNEL_RELEASE, modules=()):
     """The initramfs for these inputs, from the cache or freshly built."""
-    files = initramfs_inputs(ko_paths, helpers, release)
+    files = initramfs_inputs(ko_paths, helpers, release, modules)
     out = CACHE_DIR / f'initramfs-{initramfs_key(files)[:16]}.cpio.gz'
-    build_initramfs(out, ko_paths, helpers, release)
+    build_initramfs(out, ko_paths, helpers, release, modules)
     _prune_cache(keep=out)
     return out
 
@@ -708,6 +717,8 @@ class Guest:
       driver_params: dict or 'a=1,b=2' for insmod
       ko: path of our virtio_mem.ko (None: no module in the initramfs)
       extra_devices: list of -device values; extra_args: raw QEMU args
+      extra_modules: more kernel modules for /modules in the initramfs,
+          by path under lib/modules/REL/kernel (see initramfs_inputs)
       kernel_args: extra kernel command line words
       needs_acpi_irq: the guest needs ACPI PCI interrupt routing (a
           hot-added PCI device, S3: only ACPI routes interrupts again on
@@ -729,8 +740,8 @@ class Guest:
                  online='online_movable', unplugged_inaccessible=None,
                  load_driver=True, driver_params=None, ko=None,
                  helpers=None, extra_devices=(), extra_args=(),
-                 kernel_args='', needs_acpi_irq=False, pvh=True, smp=2,
-                 maxmem='64G', slots=4,
+                 extra_modules=(), kernel_args='', needs_acpi_irq=False,
+                 pvh=True, smp=2, maxmem='64G', slots=4,
                  name='guest', boot_timeout=180, release=KERNEL_RELEASE,
                  node=None, numa_nodes=None, extra_vmem=(),
                  no_reboot=True):
@@ -749,6 +760,7 @@ class Guest:
         self.helpers = list(helpers) if helpers is not None else []
         self.extra_devices = list(extra_devices)
         self.extra_args = list(extra_args)
+        self.extra_modules = list(extra_modules)
         self.kernel_args = kernel_args
         self.needs_acpi_irq = needs_acpi_irq
         self.pvh = pvh
@@ -850,7 +862,8 @@ class Guest:
     def start(self):
         t0 = time.monotonic()
         ko = [self.ko] if self.ko else []
-        initrd = cached_initramfs(ko, self.helpers, self.release)
+        initrd = cached_initramfs(ko, self.helpers, self.release,
+                                  self.extra_modules)
         self.workdir = Path(tempfile.mkdtemp(prefix=f'vmrig-{self.name}-'))
         self.serial_log = open(self.workdir / 'serial.log', 'w')
         cmd = self.qemu_command(initrd)
