@@ -1087,7 +1087,7 @@ static const char *vmem_pressure_signal(void)
 static void vmem_stalls_sample(struct vmem_stalls *s)
 {
 #ifdef CONFIG_VM_EVENT_COUNTERS
-	int cpu, zid;
+	int cpu, item;
 #endif
 
 	if (vmem_reclaim_tp) {
@@ -1100,14 +1100,15 @@ static void vmem_stalls_sample(struct vmem_stalls *s)
 	s->own = 0;
 #ifdef CONFIG_VM_EVENT_COUNTERS
 	/*
-	 * The allocstall counters, one per zone. all_vm_events() would take
-	 * cpus_read_lock(), which ranks above the memory hotplug locks and
-	 * hotplug_lock: sum the per-cpu counters without it.
+	 * The allocstall counters, one per zone up to ZONE_MOVABLE (ZONE_DEVICE
+	 * has none). all_vm_events() would take cpus_read_lock(), which ranks
+	 * above the memory hotplug locks and hotplug_lock: sum the per-cpu
+	 * counters without it.
 	 */
 	for_each_online_cpu(cpu)
-		for (zid = 0; zid < MAX_NR_ZONES; zid++)
-			s->all += per_cpu(vm_event_states, cpu).event[ALLOCSTALL_NORMAL -
-								      ZONE_NORMAL + zid];
+		for (item = ALLOCSTALL_NORMAL - ZONE_NORMAL;
+		     item <= ALLOCSTALL_MOVABLE; item++)
+			s->all += per_cpu(vm_event_states, cpu).event[item];
 #endif
 }
 
