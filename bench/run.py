@@ -58,13 +58,15 @@ def until(probe, ok, timeout, what):
     return None
 
 
-def settle(g, quiet=5, timeout=300):
-    """Wait until QEMU's size stops changing for `quiet` seconds."""
-    last, since = g.qemu_size(), time.monotonic()
+def settle(g, quiet=5, timeout=300, probe=None):
+    """Wait until QEMU's size (or what probe() returns) stops changing for
+    `quiet` seconds."""
+    probe = probe or g.qemu_size
+    last, since = probe(), time.monotonic()
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         time.sleep(0.5)
-        now = g.qemu_size()
+        now = probe()
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
@@ -228,6 +230,94 @@ def sc_balloon_vs_mem(driver, helpers, args):
     return {'shrink_1g_s': shrink, 'regrow_1g_s': grow}
 
 
+# The host asks for less than the guest uses (issue 12's story): 1 GiB
+# boot memory, 3 GiB more, 2.5 GiB of anonymous data held.
+STARVE_HELD_MB = 2560
+# The lowest MemAvailable (kB) the guest went through, one line per new low;
+# the sampler itself is never chosen by the OOM killer.
+MINAVAIL_SAMPLER = (
+    "sh -c 'echo -1000 >/proc/self/oom_score_adj; m=999999999; "
+    'while :; do while read -r k v u; do [ "$k" = MemAvailable: ] && '
+    'break; done </proc/meminfo; if [ "$v" -lt "$m" ]; then m=$v; '
+    "echo $m; fi; sleep 0.2; done'")
+# The holder may be chosen by the OOM killer; the rig's shell may not.
+STARVE_HOLDER = ("sh -c 'echo 0 >/proc/self/oom_score_adj; "
+                 f"exec memtool hold-anon {STARVE_HELD_MB}'")
+
+
+def starve_outcome(g, holder, sampler):
+    """What the guest went through: OOM kills, allocation failures in its
+    log, the lowest MemAvailable (MiB) and whether the data survived."""
+    log = g.dmesg()
+    lows = sampler.output().split()
+    data_ok = 0.0
+    if holder.alive():
+        holder.signal('USR1')
+        try:
+            if holder.wait_output(r'^verify ', timeout=300).startswith(
+                    'verify ok'):
+                data_ok = 1.0
+        except vmrig.RigError:
+            pass
+    return {
+        'starve_oom_kills': float(sum('invoked oom-killer' in line
+                                      for line in log)),
+        'starve_alloc_failures': float(sum('page allocation failure' in line
+                                           for line in log)),
+        'starve_min_available_mib': int(lows[-1]) / 1024 if lows else None,
+        'starve_data_ok': data_ok,
+    }
+
+
+def sc_starve(driver, helpers, args):
+    """The host asks for less than the guest is using: 1 GiB boot + 3 GiB
+    plugged (or, for virtio-balloon with deflate-on-oom, 4 GiB booted and
+    a balloon target of 1 GiB), 2.5 GiB held, the host asks for 0 more.
+    OOM kills and allocation failures the guest logged, the lowest
+    MemAvailable it went through, whether the data survived, and the
+    seconds to the target once the holder exits."""
+    if driver == 'balloon':
+        settings = dict(boot='4G', region='1G', load_driver=False, ko=OURS,
+                        name='bench-balloon', extra_devices=[
+                            'virtio-balloon-pci,id=balloon0,'
+                            'deflate-on-oom=on'])
+    else:
+        settings = dict(boot='1G', region='4G', block='4M', ko=DRIVERS[driver],
+                        name=f'bench-{driver}')
+    with vmrig.Guest(helpers=helpers, **settings) as g:
+        g.sh('echo -1000 >/proc/$$/oom_score_adj')
+        if driver == 'balloon':
+            g.sh('insmod /modules/virtio_balloon.ko')
+
+            def reached():
+                return g.qmp.execute('query-balloon')['actual'] <= GiB
+
+            def ask():
+                g.qmp.execute('balloon', value=1 * GiB)
+        else:
+            g.resize_and_wait(3 * GiB, timeout=600)
+
+            def reached():
+                return g.qemu_size() == 0
+
+            def ask():
+                g.resize(0)
+        holder = g.start_process(STARVE_HOLDER, what='memtool hold-anon')
+        holder.wait_output(r'^ready', timeout=600)
+        sampler = g.start_process(MINAVAIL_SAMPLER, what='sampler')
+        ask()
+        # Until the size stops moving: the target may never come.
+        settle(g, quiet=10, timeout=600, probe=(
+            (lambda: g.qmp.execute('query-balloon')['actual'])
+            if driver == 'balloon' else None))
+        result = starve_outcome(g, holder, sampler)
+        holder.stop()
+        result['starve_target_after_release_s'] = until(
+            reached, bool, 300, 'the target after the holder exits')
+        sampler.stop()
+    return result
+
+
 SCENARIOS = {
     'plug': (sc_plug_unplug_8g, ('ours', 'stock')),
     'loaded': (sc_loaded_unplug, ('ours', 'stock')),
@@ -235,17 +325,22 @@ SCENARIOS = {
     'growth': (sc_small_guest_growth, ('ours', 'stock')),
     'memory': (sc_driver_memory, ('ours', 'stock')),
     'balloon': (sc_balloon_vs_mem, ('ours', 'stock', 'balloon')),
+    'starve': (sc_starve, ('ours', 'stock', 'balloon')),
 }
 
 # Metrics where less is better; the rest: more is better.
 LOWER_IS_BETTER = {'plug_8g_s', 'unplug_8g_idle_s', 'loaded_unplug_s',
-                   'driver_bytes_per_gib', 'shrink_1g_s', 'regrow_1g_s'}
+                   'driver_bytes_per_gib', 'shrink_1g_s', 'regrow_1g_s',
+                   'starve_oom_kills', 'starve_alloc_failures',
+                   'starve_target_after_release_s'}
 UNITS = {'plug_8g_s': 's', 'unplug_8g_idle_s': 's', 'loaded_unplug_s': 's',
          'loaded_unplug_fraction': '', 'loaded_unplug_data_ok': '',
          'resizes_per_min': '/min', 'small_guest_max_plug_gib': 'GiB',
          'driver_bytes_per_gib': 'B/GiB', 'shrink_1g_s': 's',
          'plug_share_core_mm': '', 'plug_share_requests': '',
-         'regrow_1g_s': 's'}
+         'regrow_1g_s': 's', 'starve_oom_kills': '', 'starve_alloc_failures': '',
+         'starve_min_available_mib': 'MiB', 'starve_data_ok': '',
+         'starve_target_after_release_s': 's'}
 
 
 def machine():
@@ -304,7 +399,8 @@ def chart(table, path):
     data = path.with_suffix('.dat')
     with data.open('w') as f:
         for m, _, ratio in table:
-            if ratio is not None:
+            # The starve scenario has a chart of its own (starve_chart).
+            if ratio is not None and not m.startswith('starve_'):
                 f.write(f'"{m}" {ratio:.4f} '
                         f'{1 if m in LOWER_IS_BETTER else 2}\n')
     script = f'''
@@ -328,6 +424,50 @@ plot "{data}" using 0:($3==1?$2:1/0):xtic(1) with boxes lc rgb "#3070b0" title "
         say(f'chart not drawn: {err}')
 
 
+def starve_chart(rows, path):
+    """The starve scenario per driver: the lowest MemAvailable the guest
+    went through (bars), with its OOM kills and allocation failures."""
+    med = {}
+    for d in ('ours', 'stock', 'balloon'):
+        med[d] = {m: median([r['value'] for r in rows if r['driver'] == d
+                             and r['metric'] == m])
+                  for m in ('starve_min_available_mib', 'starve_oom_kills',
+                            'starve_alloc_failures', 'starve_data_ok')}
+    if all(v['starve_min_available_mib'] is None for v in med.values()):
+        return
+    data = path.with_suffix('.dat')
+    with data.open('w') as f:
+        for d, v in med.items():
+            if v['starve_min_available_mib'] is None:
+                continue
+            label = (f'{v["starve_oom_kills"] or 0:.0f} OOM kills, '
+                     f'{v["starve_alloc_failures"] or 0:.0f} alloc. failures'
+                     f'{", data lost" if not v["starve_data_ok"] else ""}')
+            f.write(f'"{d}" {v["starve_min_available_mib"]:.1f} '
+                    f'"{label}"\n')
+    script = f'''
+set terminal pngcairo size 800,420 font ",10"
+set output "{path}"
+set title "host asks for 0 while the guest holds 2.5 of its 4 GiB: lowest MemAvailable"
+set style fill solid 0.8 border -1
+set boxwidth 0.5
+set yrange [0:*]
+set ylabel "lowest MemAvailable (MiB)"
+plot "{data}" using 0:2:xtic(1) with boxes lc rgb "#3070b0" notitle, \\
+     "" using 0:2:3 with labels offset 0,0.8 notitle
+'''
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        say(f'chart not drawn: {err}')
+
+
+def read_rows(out):
+    with (out / 'bench.csv').open() as f:
+        return [dict(r, value=float(r['value']) if r['value'] else None)
+                for r in csv.DictReader(f)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -342,16 +482,20 @@ def main():
     ap.add_argument('--out', type=Path, default=RESULTS)
     ap.add_argument('--summarize', action='store_true',
                     help='only redo the table and chart from --out/bench.csv')
+    ap.add_argument('--update', action='store_true',
+                    help='run the --only scenarios again and replace their '
+                    'rows in --out/bench.csv, keeping the other rows')
     args = ap.parse_args()
+    if args.update and not args.only:
+        ap.error('--update needs --only')
     if args.summarize:
-        with (args.out / 'bench.csv').open() as f:
-            rows = [dict(r, value=float(r['value']) if r['value'] else None)
-                    for r in csv.DictReader(f)]
+        rows = read_rows(args.out)
         lines, table = summarize(rows)
         old = (args.out / 'bench.txt').read_text().splitlines()
         header = [line for line in old if line.startswith('#')]
         (args.out / 'bench.txt').write_text('\n'.join(header + lines) + '\n')
         chart(table, args.out / 'bench.png')
+        starve_chart(rows, args.out / 'starve.png')
         say('\n'.join(header + lines))
         return
 
@@ -385,17 +529,26 @@ def main():
             rows.append(dict(scenario=name, metric=metric, driver=driver,
                              rep=rep + 1, value=value))
 
+    header = [f'# {time.strftime("%Y-%m-%d %H:%M")}: {machine()}',
+              f'# {args.reps} repetitions, medians; '
+              f'{time.monotonic() - t0:.0f} s in all']
+    if args.update:
+        kept = [r for r in read_rows(args.out) if r['scenario'] not in names]
+        rows = kept + rows
+        old = (args.out / 'bench.txt').read_text().splitlines()
+        header = [line for line in old if line.startswith('#')
+                  and not line.startswith('# updated')] + \
+            [f'# updated {" ".join(names)}: {header[0][2:]}; '
+             f'{args.reps} repetitions']
     with (args.out / 'bench.csv').open('w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=['scenario', 'metric', 'driver',
                                           'rep', 'value'])
         w.writeheader()
         w.writerows(rows)
     lines, table = summarize(rows)
-    header = [f'# {time.strftime("%Y-%m-%d %H:%M")}: {machine()}',
-              f'# {args.reps} repetitions, medians; '
-              f'{time.monotonic() - t0:.0f} s in all']
     (args.out / 'bench.txt').write_text('\n'.join(header + lines) + '\n')
     chart(table, args.out / 'bench.png')
+    starve_chart(rows, args.out / 'starve.png')
     say('\n'.join(header + lines))
     say(f'results: {args.out}/bench.csv, bench.txt, bench.png')
 
