@@ -382,8 +382,12 @@ def summarize(rows):
                           if r['metric'] == m and r['driver'] == d])
                for d in ('ours', 'stock', 'balloon')}
         ran = {r['driver'] for r in rows if r['metric'] == m}
+        # The starve scenario compares outcomes (kills, data, lows), not
+        # speeds: a driver that let the holder be killed reaches the target
+        # before the release, so a ratio of its times says nothing.
         ratio = (med['ours'] / med['stock']
-                 if med['ours'] is not None and med['stock'] else None)
+                 if med['ours'] is not None and med['stock']
+                 and not m.startswith('starve_') else None)
         table.append((m, med, ratio))
         cell = {d: fmt(med[d]) if d in ran else '-' for d in med}
         out.append(f'{m + " (" + UNITS.get(m, "") + ")":28} '
