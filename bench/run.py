@@ -397,14 +397,23 @@ def summarize(rows):
     return out, table
 
 
+def gnuplot(script):
+    """Draw with gnuplot; a missing or failing gnuplot costs the chart
+    only."""
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        say(f'chart not drawn: {err}')
+
+
 def chart(table, path):
     """Bar chart of ours/stock per metric; below 1 is better for the
     time and memory metrics, above 1 for the others."""
     data = path.with_suffix('.dat')
     with data.open('w') as f:
         for m, _, ratio in table:
-            # The starve scenario has a chart of its own (starve_chart).
-            if ratio is not None and not m.startswith('starve_'):
+            # (The starve scenario has no ratios, and a chart of its own.)
+            if ratio is not None:
                 f.write(f'"{m}" {ratio:.4f} '
                         f'{1 if m in LOWER_IS_BETTER else 2}\n')
     script = f'''
@@ -422,10 +431,7 @@ plot "{data}" using 0:($3==1?$2:1/0):xtic(1) with boxes lc rgb "#3070b0" title "
      "" using 0:($3==2?$2:1/0) with boxes lc rgb "#40a040" title "rate/size (higher is better)", \\
      "" using 0:2:(sprintf("%.2f",$2)) with labels offset 0,0.8 notitle
 '''
-    try:
-        subprocess.run(['gnuplot'], input=script, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as err:
-        say(f'chart not drawn: {err}')
+    gnuplot(script)
 
 
 def starve_chart(rows, path):
@@ -460,10 +466,7 @@ set ylabel "lowest MemAvailable (MiB)"
 plot "{data}" using 0:2:xtic(1) with boxes lc rgb "#3070b0" notitle, \\
      "" using 0:2:3 with labels offset 0,0.8 notitle
 '''
-    try:
-        subprocess.run(['gnuplot'], input=script, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as err:
-        say(f'chart not drawn: {err}')
+    gnuplot(script)
 
 
 def read_rows(out):
