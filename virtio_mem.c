@@ -300,6 +300,11 @@ MODULE_PARM_DESC(pressure_stalls,
  * @guard_avail: MemAvailable at the last judgement (less other devices'
  *	reservations), for the shortfall reason
  * @guard_floor: the safety floor at the last judgement
+ * @guard_kernel_avail: memory available in the kernel zones at the last
+ *	judgement (less other devices' reservations)
+ * @guard_kernel_floor: what the kernel zones must keep available
+ * @guard_kernel_stop: the kernel zones, not the guest as a whole, stopped
+ *	the last judged step (which reason the shortfall gives)
  * @guard_stalls: other tasks' stalls in the window that stopped the last
  *	unplug for pressure
  * @pressure_backoff_ms: current pause after memory pressure stopped an
@@ -370,6 +375,9 @@ struct vmem {
 	u64 guard_held;
 	u64 guard_avail;
 	u64 guard_floor;
+	u64 guard_kernel_avail;
+	u64 guard_kernel_floor;
+	bool guard_kernel_stop;
 	u64 guard_stalls;
 	unsigned int pressure_backoff_ms;
 	atomic64_t floor_stops;
@@ -1112,6 +1120,38 @@ static void vmem_stalls_sample(struct vmem_stalls *s)
 #endif
 }
 
+/*
+ * Memory kernel allocations can still get: si_mem_available()'s estimate
+ * (free pages above the high watermark, plus half the file LRU or all of it
+ * but the low watermark) over the zones below ZONE_MOVABLE. Reclaimable slab
+ * is counted per node, not per zone, and left out.
+ */
+static u64 vmem_kernel_available(void)
+{
+	unsigned long pages = 0;
+	int nid, i;
+
+	for_each_online_node(nid) {
+		pg_data_t *pgdat = NODE_DATA(nid);
+
+		for (i = 0; i < ZONE_MOVABLE; i++) {
+			struct zone *zone = &pgdat->node_zones[i];
+			unsigned long free, file, wmark;
+
+			if (!populated_zone(zone))
+				continue;
+			free = zone_page_state(zone, NR_FREE_PAGES);
+			wmark = high_wmark_pages(zone);
+			file = zone_page_state(zone, NR_ZONE_ACTIVE_FILE) +
+			       zone_page_state(zone, NR_ZONE_INACTIVE_FILE);
+			if (free > wmark)
+				pages += free - wmark;
+			pages += file - min(file / 2, low_wmark_pages(zone));
+		}
+	}
+	return PFN_PHYS(pages);
+}
+
 /* Drop the reservation of the last step the floor approved. */
 static void vmem_guard_release(struct vmem *vm)
 {
@@ -1123,8 +1163,9 @@ static void vmem_guard_release(struct vmem *vm)
  * Judge an unplug step that would take *@nb units of @unit bytes of online
  * memory. The rest of the guest stalled on allocations since the last
  * judgement (or the start of the run): VMEM_PRESSURE, take nothing. Else
- * the step may take what keeps the safety floor available: *@nb is lowered
- * to that, VMEM_FLOOR when it is nothing. What a step may take stays
+ * the step may take what keeps the safety floor available, and the kernel
+ * zones' share of it there: *@nb is lowered to that, VMEM_FLOOR when it is
+ * nothing. What a step may take stays
  * reserved against other devices' steps until this device's next
  * judgement or vmem_guard_release().
  *
@@ -1135,7 +1176,7 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 {
 	const int floor_mb = READ_ONCE(safety_floor_mb);
 	const u64 total = PFN_PHYS(totalram_pages());
-	u64 avail, others, stalls, allowed = 0;
+	u64 avail, kavail, kfloor, others, stalls, allowed = 0, kallowed;
 	struct vmem_stalls now;
 	const char *decision;
 	long pages;
@@ -1145,9 +1186,12 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 	vmem_stalls_sample(&now);
 	pages = si_mem_available();
 	avail = pages > 0 ? PFN_PHYS(pages) : 0;
+	kavail = vmem_kernel_available();
+	kfloor = vmem_kernel_floor(vmem_floor_bytes(floor_mb, total));
 	/* Steps of other devices that were approved may not show yet. */
 	others = atomic64_read(&vmem_guard_reserved);
 	avail = avail > others ? avail - others : 0;
+	kavail = kavail > others ? kavail - others : 0;
 
 	if (vmem_under_pressure(&vm->stalls_seen, &now,
 				READ_ONCE(pressure_stalls), &stalls)) {
@@ -1156,6 +1200,9 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 		WRITE_ONCE(vm->guard_stalls, stalls);
 	} else {
 		allowed = vmem_floor_allowed(avail, total, floor_mb, unit, *nb);
+		kallowed = vmem_kernel_allowed(kavail, kfloor, unit, *nb);
+		WRITE_ONCE(vm->guard_kernel_stop, kallowed < allowed);
+		allowed = min(allowed, kallowed);
 		rc = allowed ? 0 : VMEM_FLOOR;
 		decision = !allowed ? "floor" : allowed < *nb ? "shrunk" : "go";
 		if (allowed && allowed < *nb)
@@ -1164,8 +1211,11 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 	vm->stalls_seen = now;
 	WRITE_ONCE(vm->guard_avail, avail);
 	WRITE_ONCE(vm->guard_floor, vmem_floor_bytes(floor_mb, total));
+	WRITE_ONCE(vm->guard_kernel_avail, kavail);
+	WRITE_ONCE(vm->guard_kernel_floor, kfloor);
 	trace_vmem_guard(dev_name(&vm->vdev->dev), *nb * unit, allowed * unit,
-			 avail, total, vm->guard_floor, stalls, decision);
+			 avail, total, vm->guard_floor, stalls, decision,
+			 kavail, kfloor);
 	vm->guard_held = allowed * unit;
 	atomic64_add(vm->guard_held, &vmem_guard_reserved);
 	*nb = allowed;
@@ -1802,7 +1852,12 @@ static void vmem_shortfall_reason_format(struct vmem *vm, char *buf,
 {
 	const char *reason = READ_ONCE(vm->shortfall_reason);
 
-	if (reason == vmem_reason_floor)
+	if (reason == vmem_reason_floor && READ_ONCE(vm->guard_kernel_stop))
+		scnprintf(buf, size,
+			  "%s: kernel zones %llu MiB available, floor %llu MiB",
+			  reason, READ_ONCE(vm->guard_kernel_avail) >> 20,
+			  READ_ONCE(vm->guard_kernel_floor) >> 20);
+	else if (reason == vmem_reason_floor)
 		scnprintf(buf, size, "%s: %llu MiB available, floor %llu MiB",
 			  reason, READ_ONCE(vm->guard_avail) >> 20,
 			  READ_ONCE(vm->guard_floor) >> 20);
@@ -2213,6 +2268,10 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
 	seq_printf(m, "safety_floor %llu\n",
 		   vmem_floor_bytes(READ_ONCE(safety_floor_mb), total));
+	seq_printf(m, "kernel_available %llu\n", vmem_kernel_available());
+	seq_printf(m, "kernel_floor %llu\n",
+		   vmem_kernel_floor(vmem_floor_bytes(READ_ONCE(safety_floor_mb),
+						      total)));
 	seq_printf(m, "floor_stops %lld\n",
 		   (long long)atomic64_read(&vm->floor_stops));
 	seq_printf(m, "floor_shrunk_steps %lld\n",

@@ -112,12 +112,15 @@ TRACE_EVENT(vmem_run,
  * MemAvailable (less steps of other devices in flight), @total MemTotal,
  * @floor the safety floor, @stalls other tasks' allocation stalls since
  * the last step. @decision: go, shrunk (to what the floor allows), floor
- * (nothing may go) or pressure (the unplug backs off).
+ * (nothing may go) or pressure (the unplug backs off). @kernel_available
+ * and @kernel_floor: the same for the zones kernel allocations use.
  */
 TRACE_EVENT(vmem_guard,
 	TP_PROTO(const char *dev, u64 want, u64 allowed, u64 available,
-		 u64 total, u64 floor, u64 stalls, const char *decision),
-	TP_ARGS(dev, want, allowed, available, total, floor, stalls, decision),
+		 u64 total, u64 floor, u64 stalls, const char *decision,
+		 u64 kernel_available, u64 kernel_floor),
+	TP_ARGS(dev, want, allowed, available, total, floor, stalls, decision,
+		kernel_available, kernel_floor),
 	TP_STRUCT__entry(
 		__string(dev, dev)
 		__field(u64, want)
@@ -127,6 +130,8 @@ TRACE_EVENT(vmem_guard,
 		__field(u64, floor)
 		__field(u64, stalls)
 		__string(decision, decision)
+		__field(u64, kernel_available)
+		__field(u64, kernel_floor)
 	),
 	TP_fast_assign(
 		__assign_str(dev, dev);
@@ -137,11 +142,14 @@ TRACE_EVENT(vmem_guard,
 		__entry->floor = floor;
 		__entry->stalls = stalls;
 		__assign_str(decision, decision);
+		__entry->kernel_available = kernel_available;
+		__entry->kernel_floor = kernel_floor;
 	),
-	TP_printk("%s want=%llu allowed=%llu available=%llu total=%llu floor=%llu stalls=%llu %s",
+	TP_printk("%s want=%llu allowed=%llu available=%llu total=%llu floor=%llu stalls=%llu %s kernel_available=%llu kernel_floor=%llu",
 		  __get_str(dev), __entry->want, __entry->allowed,
 		  __entry->available, __entry->total, __entry->floor,
-		  __entry->stalls, __get_str(decision))
+		  __entry->stalls, __get_str(decision),
+		  __entry->kernel_available, __entry->kernel_floor)
 );
 
 #endif /* VIRTIO_MEM_TRACE_H */

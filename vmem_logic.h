@@ -791,6 +791,55 @@ static inline u64 vmem_floor_allowed(u64 avail, u64 total, int floor_mb,
 	return lo;
 }
 
+/*
+ * The kernel zones' share of the floor. Kernel allocations (slab, page
+ * tables, stacks) come only from the zones below ZONE_MOVABLE, and an unplug
+ * of movable memory migrates data into them once ZONE_MOVABLE is full: a
+ * guest can keep the floor in MemAvailable, all of it page cache in
+ * ZONE_MOVABLE, while fork() finds nothing (seen under KASAN, where boot
+ * memory also holds the shadow). So those zones keep a quarter of the floor
+ * of their own, above their high watermarks.
+ */
+#define VMEM_KERNEL_FLOOR_SHARE	4
+
+/**
+ * vmem_kernel_floor() - what the kernel zones must keep available
+ * @floor: the guest's safety floor, bytes (0: no floor)
+ *
+ * Return: the kernel zones' floor in bytes, 0 when there is no floor.
+ */
+static inline u64 vmem_kernel_floor(u64 floor)
+{
+	return floor / VMEM_KERNEL_FLOOR_SHARE;
+}
+
+/**
+ * vmem_kernel_allowed() - how much of an unplug step the kernel zones allow
+ * @kavail: memory available in the zones kernel allocations use, bytes
+ * @kfloor: what must stay available there (0: no limit)
+ * @unit: what the step takes in, bytes
+ * @want: units the step would take
+ *
+ * The step is assumed to cost the kernel zones all it takes: its data may be
+ * migrated into them, or it may lie in them. Free pages and clean page cache
+ * cost them nothing, and @kavail is measured again before the next step, so
+ * the assumption only makes steps smaller near the kernel floor.
+ *
+ * Return: the largest n <= @want with @kavail - n * @unit >= @kfloor.
+ */
+static inline u64 vmem_kernel_allowed(u64 kavail, u64 kfloor, u64 unit,
+				      u64 want)
+{
+	u64 n;
+
+	if (!kfloor)
+		return want;
+	if (!unit || kavail <= kfloor)
+		return 0;
+	n = (kavail - kfloor) / unit;
+	return n < want ? n : want;
+}
+
 /**
  * struct vmem_stalls - a sample of the guest's allocation stalls
  * @all: direct reclaims entered so far, by anyone (allocations that stalled

@@ -74,6 +74,12 @@ GROW_STEP_MB = 64
 KASAN_CACHE_PLUG = 2 * GiB
 KASAN_CACHE_MB = 1536
 KASAN_GROW_CACHE_MB = 1024
+# ... and the workload grows by half as much: KASAN leaves 786 MiB of boot
+# memory, and 1 GiB more of anonymous memory (no swap) that ZONE_MOVABLE,
+# shrunk to the floor, cannot hold spills into ZONE_DMA32 until kernel
+# allocations find nothing there (run F, and once alone: the unplug had
+# stopped, the workload's own pages filled the zone).
+KASAN_GROW_MB = 512
 # Once memory frees up, the floor is looked at again every second: the
 # rest of the unplug (at most 3 GiB of free memory) follows within this.
 RESUME_TIMEOUT = 60
@@ -83,11 +89,12 @@ PRESSURE_STALLS = 8
 
 OOM_SIGNS = (r'Out of memory|oom-kill|invoked oom-killer|'
              r'page allocation failure')
-FLOOR_REASON = re.compile(r'^guest needs the memory: (\d+) MiB available, '
-                          r'floor (\d+) MiB$')
+# The floor of the guest as a whole, or the kernel zones' share of it.
+FLOOR_REASON = re.compile(r'^guest needs the memory: (kernel zones )?(\d+) MiB '
+                          r'available, floor (\d+) MiB$')
 GUARD = re.compile(r'\s(\d+\.\d+): vmem_guard: \S+ want=(\d+) allowed=(\d+) '
                    r'available=(\d+) total=(\d+) floor=(\d+) stalls=(\d+) '
-                   r'(\w+)')
+                   r'(\w+) kernel_available=(\d+) kernel_floor=(\d+)')
 MARK = re.compile(r'\s(\d+\.\d+): tracing_mark_write: (\w+)')
 
 
@@ -137,13 +144,14 @@ def fill_page_cache(g, mb):
 
 def wait_for_floor_stop(g, timeout=300):
     """Wait until the driver says the floor holds the unplug back; returns
-    (sysfs attributes, available MiB, floor MiB) from its reason."""
+    (sysfs attributes, available MiB, floor MiB, whether it is the kernel
+    zones' floor) from its reason."""
     attrs = vmrig.wait_for(
         g.driver_attrs, timeout, 'the floor to stop the unplug',
         until=lambda a: FLOOR_REASON.match(a.get('shortfall_reason', '')))
     vmrig.log.info('%s: driver says: %s', g.name, attrs)
     m = FLOOR_REASON.match(attrs['shortfall_reason'])
-    return attrs, int(m.group(1)), int(m.group(2))
+    return attrs, int(m.group(2)), int(m.group(3)), bool(m.group(1))
 
 
 def vmemctl_status():
@@ -162,15 +170,15 @@ def trace_guard(g, on):
 
 def guard_events(g):
     """The driver's judgements of unplug steps, and the trace markers:
-    ([(time, want, allowed, available, total, floor, stalls, decision)],
-    {marker: time})."""
+    ([(time, want, allowed, available, total, floor, stalls, decision,
+    kernel available, kernel floor)], {marker: time})."""
     events, marks = [], {}
     for line in g.sh(f'cat {TRACING}/trace', timeout=120).splitlines():
         m = GUARD.search(line)
         if m:
             events.append((float(m.group(1)),
                            *(int(m.group(i)) for i in range(2, 8)),
-                           m.group(8)))
+                           m.group(8), int(m.group(9)), int(m.group(10))))
             continue
         m = MARK.search(line)
         if m:
@@ -264,7 +272,7 @@ def test_held_data_stops_the_unplug_at_the_floor_until_the_holder_exits(
     holder.wait_output(r'^ready ', timeout=600)
 
     g.resize(0)
-    attrs, avail_mb, floor_mb = wait_for_floor_stop(g)
+    attrs, avail_mb, floor_mb, kernel = wait_for_floor_stop(g)
     plugged = g.qemu_size()
     assert 0 < plugged < 3 * GiB, format_size(plugged)
     # It stopped: nothing more goes while the data is held.
@@ -272,13 +280,22 @@ def test_held_data_stops_the_unplug_at_the_floor_until_the_holder_exits(
                    f'QEMU size staying at {format_size(plugged)}')
     assert_no_oom(g)
 
-    # The floor is the documented one for the guest's size now, and the
-    # driver went down to it: one more 4 MiB sub block would break it.
+    # The floor is the documented one for the guest's size now (or the
+    # kernel zones' quarter of it), and the driver went down to it: one more
+    # 4 MiB sub block would break it.
     memtotal = g.guest_memtotal() * KiB
-    assert int(g.driver_attr('safety_floor')) == floor_auto(memtotal)
-    assert floor_mb == floor_auto(memtotal) >> 20
+    floor = floor_auto(memtotal)
+    assert int(g.driver_attr('safety_floor')) == floor
+    vmrig.log.info('%s: stopped by the %s floor', g.name,
+                   'kernel zones\'' if kernel else 'guest\'s')
+    if kernel:
+        assert floor_mb == (floor // 4) >> 20
+        assert int(g.driver_stats()['kernel_floor']) == floor // 4
+    else:
+        assert floor_mb == floor >> 20
+        assert g.guest_meminfo()['MemAvailable'] * KiB >= \
+            (floor_mb - 32) * MiB
     assert floor_mb - 32 <= avail_mb < floor_mb + 8, (avail_mb, floor_mb)
-    assert g.guest_meminfo()['MemAvailable'] * KiB >= (floor_mb - 32) * MiB
 
     # Both sides say it.
     assert g.qemu_requested() == 0 and g.qemu_size() == plugged
@@ -288,8 +305,9 @@ def test_held_data_stops_the_unplug_at_the_floor_until_the_holder_exits(
     status = vmemctl_status()
     assert f'vm0: shortfall {format_size(plugged)} (plugged above ' \
            'requested)' in status, status
-    assert re.search(r'guest needs the memory: \d+ MiB available, floor '
-                     rf'{floor_mb} MiB', '\n'.join(g.dmesg())), \
+    assert re.search(r'guest needs the memory: (kernel zones )?\d+ MiB '
+                     rf'available, floor {floor_mb} MiB',
+                     '\n'.join(g.dmesg())), \
         'no kernel log line of the shortfall'
 
     holder.signal('USR1')
@@ -337,16 +355,17 @@ def test_page_cache_gives_way_and_the_unplug_reaches_the_target(boot_guest):
 def test_workload_growing_during_the_unplug_stops_it_within_one_step(
         boot_guest):
     """A long unplug of a guest full of page cache, and a workload that
-    grows by 1 GiB meanwhile.  Without the workload the unplug would reach
-    0 (the story above); with it, the driver stops (for the floor or for
-    the allocation stalls of the workload), having judged every step of at
-    most a memory block before taking it, and backs off instead of trying
-    again at once.  The workload gets all its memory; once it and the
+    grows by 1 GiB (512 MiB under KASAN) meanwhile.  Without the workload
+    the unplug would reach 0 (the story above); with it, the driver stops
+    (for a floor or for the allocation stalls of the workload), having
+    judged every step of at most a memory block before taking it, and
+    backs off instead of trying again at once.  The workload gets all its memory; once it and the
     data exit, the unplug goes on to 0."""
     g = boot_guest(**FLOOR_GUEST)
     mount_cache_disk(g)
-    plug, cache_mb = ((KASAN_CACHE_PLUG, KASAN_GROW_CACHE_MB) if g.kasan()
-                      else (3 * GiB, GROW_CACHE_MB))
+    plug, cache_mb, grow_mb = (
+        (KASAN_CACHE_PLUG, KASAN_GROW_CACHE_MB, KASAN_GROW_MB) if g.kasan()
+        else (3 * GiB, GROW_CACHE_MB, GROW_MB))
     g.resize_and_check(plug)
     holder = g.start_memtool('hold-anon', GROW_HELD_MB)
     holder.wait_output(r'^ready ', timeout=300)
@@ -357,9 +376,9 @@ def test_workload_growing_during_the_unplug_stops_it_within_one_step(
         vmrig.wait_for(g.qemu_size, 120, 'the unplug to start',
                        until=lambda size: size < plug, interval=0.05)
         g.sh(f'echo grow > {TRACING}/trace_marker')
-        grower = g.start_memtool('grow-anon', GROW_MB, GROW_STEP_MB)
+        grower = g.start_memtool('grow-anon', grow_mb, GROW_STEP_MB)
         assert grower.wait_output(r'^done ', timeout=300) == \
-            f'done {GROW_MB} MiB'
+            f'done {grow_mb} MiB'
         wait_for_floor_stop(g)
         # Stopped short of 0.  Each retry (every second) may still take
         # what the floor allows as caches shrink: wait until it settles.
@@ -380,15 +399,19 @@ def test_workload_growing_during_the_unplug_stops_it_within_one_step(
                    'after the workload started', g.name, len(events),
                    len(stops), sorted({e[7] for e in stops}),
                    stops[0][0] - marks['grow'] if stops else -1)
-    for t, want, allowed, avail, total, floor, stalls, decision in events:
+    for (t, want, allowed, avail, total, floor, stalls, decision, kavail,
+         kfloor) in events:
         what = f'judgement at {t}: {decision}, want {want}, allowed ' \
-               f'{allowed}, available {avail}, total {total}, floor {floor}'
-        # The driver's floor is the documented one.
-        assert floor == floor_auto(total), what
+               f'{allowed}, available {avail}, total {total}, floor ' \
+               f'{floor}, kernel zones {kavail} available, floor {kfloor}'
+        # The driver's floors are the documented ones.
+        assert floor == floor_auto(total) and kfloor == floor // 4, what
         if decision in ('go', 'shrunk'):
-            # Each step is at most a memory block and leaves the floor.
+            # Each step is at most a memory block and leaves both floors,
+            # even if all it takes lands in the kernel zones.
             assert 0 < allowed <= min(want, MEMORY_BLOCK), what
             assert avail - allowed >= floor_auto(total - allowed), what
+            assert kavail - allowed >= kfloor, what
             assert stalls < PRESSURE_STALLS, what
         elif decision == 'pressure':
             assert stalls >= PRESSURE_STALLS and allowed == 0, what

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The safety floor of unplug: vmem_isqrt64(), vmem_floor_auto(),
- * vmem_floor_bytes(), vmem_floor_allowed(); and the pressure decision from
+ * vmem_floor_bytes(), vmem_floor_allowed(), the kernel zones' share
+ * (vmem_kernel_floor(), vmem_kernel_allowed()); and the pressure decision from
  * two samples of allocation stalls: vmem_stalls_between(),
  * vmem_under_pressure().
  */
@@ -427,6 +428,53 @@ START_TEST(pressure_counters_that_wrap_still_subtract)
 }
 END_TEST
 
+/* ---- vmem_kernel_floor, vmem_kernel_allowed ----------------------------- */
+
+START_TEST(kernel_floor_is_a_quarter_of_the_floor)
+{
+	EXPECT_U64(vmem_kernel_floor(0), 0);
+	EXPECT_U64(vmem_kernel_floor(360 * MiB), 90 * MiB);
+	EXPECT_U64(vmem_kernel_floor(vmem_floor_auto(1 * GiB)),
+		   vmem_floor_auto(1 * GiB) / 4);
+}
+END_TEST
+
+START_TEST(kernel_allowed_down_to_exactly_the_kernel_floor)
+{
+	/* 100 MiB available, 60 MiB floor: ten 4 MiB sub blocks, not eleven. */
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 4 * MiB, 32), 10);
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 4 * MiB, 7), 7);
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB - 1, 60 * MiB, 4 * MiB, 32),
+		   9);
+	/* A whole memory block does not fit; a sub block does. */
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 128 * MiB, 1), 0);
+}
+END_TEST
+
+START_TEST(kernel_allowed_is_nothing_at_or_below_the_kernel_floor)
+{
+	EXPECT_U64(vmem_kernel_allowed(60 * MiB, 60 * MiB, 4 * MiB, 32), 0);
+	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 4 * MiB, 32), 0);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 60 * MiB, 0, 32), 0);
+}
+END_TEST
+
+/* safety_floor_mb=0 turns the floor off, the kernel zones' share too. */
+START_TEST(kernel_allowed_without_a_floor_is_all)
+{
+	EXPECT_U64(vmem_kernel_allowed(0, 0, 128 * MiB, 3), 3);
+	EXPECT_U64(vmem_kernel_allowed(0, vmem_kernel_floor(0), 4 * MiB, 32),
+		   32);
+}
+END_TEST
+
+START_TEST(kernel_allowed_does_not_overflow)
+{
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 1, U64_MAX_), U64_MAX_ - 1);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 4096, 5), 5);
+}
+END_TEST
+
 Suite *vt_floor_suite(void)
 {
 	Suite *s = suite_create("floor");
@@ -459,6 +507,14 @@ Suite *vt_floor_suite(void)
 	tcase_add_test(tc, allowed_handles_degenerate_input);
 	tcase_add_test(tc, allowed_does_not_overflow_with_huge_requests);
 	tcase_add_test(tc, allowed_in_the_story_of_the_issue);
+	suite_add_tcase(s, tc);
+
+	tc = vt_tcase("kernel_zones");
+	tcase_add_test(tc, kernel_floor_is_a_quarter_of_the_floor);
+	tcase_add_test(tc, kernel_allowed_down_to_exactly_the_kernel_floor);
+	tcase_add_test(tc, kernel_allowed_is_nothing_at_or_below_the_kernel_floor);
+	tcase_add_test(tc, kernel_allowed_without_a_floor_is_all);
+	tcase_add_test(tc, kernel_allowed_does_not_overflow);
 	suite_add_tcase(s, tc);
 	return s;
 }
