@@ -238,7 +238,7 @@ MODULE_PARM_DESC(pressure_stalls,
 /**
  * struct vmem - one virtio-mem device
  * @vdev: the virtio device
- * @vq: the guest-request virtqueue
+ * @vq: the guest-request virtqueue; NULL after a resume failed to set it up
  * @req_lock: serialises requests: one request is in flight at a time, and
  *	@req and @resp belong to it
  * @resp_wq: woken when the device has answered
@@ -460,10 +460,19 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 	struct virtio_device *vdev = vm->vdev;
 	struct scatterlist out, in, *sgs[2] = { &out, &in };
 	unsigned int len;
+	size_t needed;
 	u64 start;
 	int rc;
 
+	/* The request has 16 bits for it: callers split larger ranges. */
+	if (WARN_ON_ONCE(nb_blocks > U16_MAX))
+		return -EINVAL;
 	mutex_lock(&vm->req_lock);
+	if (unlikely(!vm->vq)) {
+		/* A resume could not set the queue up again. */
+		mutex_unlock(&vm->req_lock);
+		return -ENODEV;
+	}
 	memset(&vm->req, 0, sizeof(vm->req));
 	vm->req.type = cpu_to_virtio16(vdev, type);
 	vm->req.u.plug.addr = cpu_to_virtio64(vdev, addr);
@@ -481,6 +490,15 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 	wait_event(vm->resp_wq, virtqueue_get_buf(vm->vq, &len));
 	atomic64_add(ktime_get_ns() - start, &vm->ns_requests);
 
+	/* A response the device did not write would repeat the last one. */
+	needed = state ? offsetofend(struct virtio_mem_resp, u.state.state) :
+			 offsetofend(struct virtio_mem_resp, type);
+	if (len < needed) {
+		mutex_unlock(&vm->req_lock);
+		dev_err(&vdev->dev, "%s answered with %u bytes, %zu needed, stopping\n",
+			vmem_req_names[type], len, needed);
+		return -EPROTO;
+	}
 	rc = virtio16_to_cpu(vdev, vm->resp.type);
 	if (state)
 		*state = virtio16_to_cpu(vdev, vm->resp.u.state.state);
@@ -513,11 +531,12 @@ static int vmem_request_range(struct vmem *vm, u16 type, u64 addr, u64 size,
 			dev_err(&vm->vdev->dev,
 				"%s [%#llx, %#llx) answered ERROR: driver and device disagree, stopping\n",
 				vmem_req_names[type], addr, addr + chunk * bs);
-		else if (rc == -EPROTO)
+		else if (rc == -EPROTO && resp >= 0)
 			dev_err(&vm->vdev->dev,
 				"%s answered with unknown response type %d, stopping\n",
 				vmem_req_names[type], resp);
-		else if (rc && rc != VMEM_NACK && rc != VMEM_DEV_BUSY)
+		else if (rc && rc != VMEM_NACK && rc != VMEM_DEV_BUSY &&
+			 rc != -EPROTO)
 			dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
 				vmem_req_names[type], rc);
 		if (rc)
@@ -1271,8 +1290,11 @@ static int vmem_offline_thread(void *arg)
 	job->rc = offline_and_remove_memory(job->addr, job->size);
 	flush_signals(current);
 	vmem_own_end(slot);
-	complete(&job->done);
-	return 0;
+	/*
+	 * Once @done completes the module may go away: complete and exit in
+	 * core kernel code, never returning into this function.
+	 */
+	kthread_complete_and_exit(&job->done, 0);
 }
 
 /*
@@ -1765,6 +1787,25 @@ static int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg)
 	return rc;
 }
 
+/*
+ * Read the device's config again. The region may not move or change its
+ * blocks; a device that does, or breaks the spec, is stopped.
+ */
+static int vmem_refresh_config(struct vmem *vm)
+{
+	struct vmem_config cfg;
+
+	vmem_read_config(vm, &cfg);
+	if (vmem_check_config(vm, &cfg) || cfg.block_size != vm->cfg.block_size ||
+	    cfg.addr != vm->cfg.addr || cfg.region_size != vm->cfg.region_size) {
+		dev_err(&vm->vdev->dev, "device config became invalid, stopping\n");
+		WRITE_ONCE(vm->broken, true);
+		return -EPROTO;
+	}
+	vm->cfg = cfg;
+	return 0;
+}
+
 static u64 vmem_plugged_bytes(struct vmem *vm)
 {
 	return vm->blocks.plugged_sbs * vm->geo.sb_size;
@@ -1809,6 +1850,10 @@ static int vmem_run(struct vmem *vm)
 		if (rc)
 			return rc;
 		vm->unplug_all_pending = false;
+		/* The device may resize the usable region on UNPLUG_ALL. */
+		rc = vmem_refresh_config(vm);
+		if (rc)
+			return rc;
 	}
 
 	rc = vmem_sbm_unplug_leftovers(vm);
@@ -1983,25 +2028,18 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 static void vmem_work_fn(struct work_struct *work)
 {
 	struct vmem *vm = container_of(to_delayed_work(work), struct vmem, work);
-	struct vmem_config cfg;
 	int rc, slot;
 
 	if (READ_ONCE(vm->broken))
 		return;
 	atomic_set(&vm->config_changed, 0);
-	vmem_read_config(vm, &cfg);
-	if (vmem_check_config(vm, &cfg) || cfg.block_size != vm->cfg.block_size ||
-	    cfg.addr != vm->cfg.addr || cfg.region_size != vm->cfg.region_size) {
-		dev_err(&vm->vdev->dev, "device config became invalid, stopping\n");
-		WRITE_ONCE(vm->broken, true);
+	if (vmem_refresh_config(vm))
 		return;
-	}
-	vm->cfg = cfg;
 	/* Its migrations are the driver's: their stalls are no pressure. */
 	slot = vmem_own_begin();
 	rc = vmem_run(vm);
 	vmem_own_end(slot);
-	trace_vmem_run(dev_name(&vm->vdev->dev), cfg.requested_size,
+	trace_vmem_run(dev_name(&vm->vdev->dev), vm->cfg.requested_size,
 		       vmem_plugged_bytes(vm), rc);
 	vmem_retry_policy(vm, rc);
 }
@@ -2010,6 +2048,11 @@ static void vmem_config_changed(struct virtio_device *vdev)
 {
 	struct vmem *vm = vdev->priv;
 
+	/* A capture kernel leaves the device as it is (vmem_kdump_probe()). */
+	if (vm->kdump) {
+		dev_dbg(&vdev->dev, "kdump mode: config change ignored\n");
+		return;
+	}
 	atomic_set(&vm->config_changed, 1);
 	vmem_schedule(vm, 0);
 }
@@ -2107,6 +2150,31 @@ static struct attribute *vmem_attrs[] = {
 };
 ATTRIBUTE_GROUPS(vmem);
 
+/*
+ * The device's facts in the "key: value" lines the stock driver prints at
+ * probe: tools parse them (Firecracker's virtio-mem tests do on 6.1
+ * guests), so a drop-in replacement prints them too. A capture kernel
+ * sets up no geometry: it prints the device's own facts only.
+ */
+static void vmem_print_facts(struct vmem *vm)
+{
+	struct device *dev = &vm->vdev->dev;
+
+	dev_info(dev, "start address: 0x%llx\n", vm->cfg.addr);
+	dev_info(dev, "region size: 0x%llx\n", vm->cfg.region_size);
+	dev_info(dev, "device block size: 0x%llx\n", vm->cfg.block_size);
+	if (!vm->kdump) {
+		dev_info(dev, "nid: %d\n", vm->nid);
+		dev_info(dev, "memory block size: 0x%lx\n",
+			 memory_block_size_bytes());
+		dev_info(dev, "%s size: 0x%llx\n",
+			 vmem_is_bbm(&vm->geo) ? "big block" : "subblock",
+			 vmem_unit_size(&vm->geo));
+	}
+	dev_info(dev, "plugged size: 0x%llx\n", vm->cfg.plugged_size);
+	dev_info(dev, "requested size: 0x%llx\n", vm->cfg.requested_size);
+}
+
 /* ---------------------------------------------------------------------- */
 /* kdump mode                                                             */
 /* ---------------------------------------------------------------------- */
@@ -2190,14 +2258,28 @@ fail:
 	return false;
 }
 
-/* In a capture kernel: touch nothing, answer /proc/vmcore. */
+/*
+ * In a capture kernel: touch nothing, answer /proc/vmcore. The device must
+ * stay as the crashed kernel left it, whatever the host asks meanwhile: a
+ * plug or unplug would make the STATE answers, and the dump, wrong. So the
+ * worker never runs (stopping is set before the device is ready, and
+ * config changes are ignored) and no block table is allocated.
+ */
 static int vmem_kdump_probe(struct vmem *vm)
 {
+	vm->vq = virtio_find_single_vq(vm->vdev, vmem_vq_done, "guest-request");
+	if (IS_ERR(vm->vq)) {
+		dev_err(&vm->vdev->dev, "cannot set up the request queue: %ld\n",
+			PTR_ERR(vm->vq));
+		return PTR_ERR(vm->vq);
+	}
 	vm->kdump = true;
+	vm->stopping = true;
 	mutex_init(&vm->state_lock);
 	virtio_device_ready(vm->vdev);
 	vm->vmcore_cb.pfn_is_ram = vmem_vmcore_pfn_is_ram;
 	register_vmcore_cb(&vm->vmcore_cb);
+	vmem_print_facts(vm);
 	dev_info(&vm->vdev->dev,
 		 "kdump mode: region [%#llx, %#llx), %llu MiB plugged; answering /proc/vmcore\n",
 		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
@@ -2413,6 +2495,12 @@ static int vmem_probe(struct virtio_device *vdev)
 	rc = vmem_check_config(vm, &vm->cfg);
 	if (rc)
 		goto out_free;
+	if (is_kdump_kernel()) {
+		rc = vmem_kdump_probe(vm);
+		if (rc)
+			goto out_free;
+		return 0;
+	}
 	vmem_guest_limits(&lim);
 	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim, bbm_block_size)) {
 		dev_err(&vdev->dev,
@@ -2439,13 +2527,6 @@ static int vmem_probe(struct virtio_device *vdev)
 		rc = PTR_ERR(vm->vq);
 		dev_err(&vdev->dev, "cannot set up the request queue: %d\n", rc);
 		goto out_free_blocks;
-	}
-
-	if (is_kdump_kernel()) {
-		rc = vmem_kdump_probe(vm);
-		if (rc)
-			goto out_del_vq;
-		return 0;
 	}
 
 	vm->nid = vmem_node(vm);
@@ -2475,6 +2556,7 @@ static int vmem_probe(struct virtio_device *vdev)
 
 	/* We cannot know what a previous owner plugged: start from nothing. */
 	vm->unplug_all_pending = vm->cfg.plugged_size != 0;
+	vmem_print_facts(vm);
 	dev_info(&vdev->dev,
 		 "region [%#llx, %#llx), block size %llu KiB, %s %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
 		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
@@ -2540,7 +2622,6 @@ static void vmem_remove(struct virtio_device *vdev)
 		vmem_kdump_remove(vm);
 		virtio_reset_device(vdev);
 		vdev->config->del_vqs(vdev);
-		kvfree(vm->blocks.mb);
 		kfree(vm);
 		return;
 	}
@@ -2648,6 +2729,11 @@ static int vmem_freeze(struct virtio_device *vdev)
 	bool s3 = pm_suspend_target_state == PM_SUSPEND_MEM;
 	bool hibernation = pm_suspend_target_state == PM_SUSPEND_ON;
 
+	/* restore() would start the worker, which a capture kernel never runs. */
+	if (vm->kdump) {
+		dev_err(&vdev->dev, "kdump mode: suspend refused\n");
+		return -EBUSY;
+	}
 	spin_lock_irq(&vm->stop_lock);
 	vm->stopping = true;
 	spin_unlock_irq(&vm->stop_lock);
@@ -2667,6 +2753,8 @@ static int vmem_freeze(struct virtio_device *vdev)
 			goto refuse;
 		}
 	}
+	/* A device that is not reset may still use the rings being freed. */
+	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
 	return 0;
 
@@ -2685,9 +2773,14 @@ static int vmem_restore(struct virtio_device *vdev)
 
 	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
 	if (IS_ERR(vm->vq)) {
-		dev_err(&vdev->dev, "cannot set up the request queue after resume: %ld\n",
-			PTR_ERR(vm->vq));
-		return PTR_ERR(vm->vq);
+		int rc = PTR_ERR(vm->vq);
+
+		/* No queue, no requests: the worker stays stopped for good. */
+		vm->vq = NULL;
+		WRITE_ONCE(vm->broken, true);
+		dev_err(&vdev->dev, "cannot set up the request queue after resume: %d, stopping\n",
+			rc);
+		return rc;
 	}
 	virtio_device_ready(vdev);
 

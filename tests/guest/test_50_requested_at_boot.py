@@ -1,8 +1,19 @@
 """Memory requested before the guest boots is plugged when the driver
 probes, and is part of MemTotal once the guest is up."""
 
+import re
+
 import vmrig
 from vmrig import GiB
+
+# The "key: value" lines the stock driver prints at probe, which tools
+# parse; ours prints them too.
+FACT = re.compile(r'virtio_mem virtio\d+: ([a-z ]+): (0x[0-9a-f]+|-?\d+)$')
+
+
+def probe_facts(g):
+    return {m.group(1): int(m.group(2), 0)
+            for m in map(FACT.search, g.dmesg()) if m}
 
 
 def test_memory_requested_before_boot_is_plugged_at_probe(boot_guest):
@@ -17,6 +28,20 @@ def test_memory_requested_before_boot_is_plugged_at_probe(boot_guest):
                    until=lambda online: len(online) == 8)
     g.expect_driver_attrs(plugged_size=1 * GiB, requested_size=1 * GiB)
     with_plug = g.guest_memtotal()
+
+    # What the driver found at probe, in the stock driver's lines.
+    dev = g.memory_device()
+    assert probe_facts(g) == {
+        'start address': dev['memaddr'],
+        'region size': g.region,
+        'device block size': 4 * 1024 * 1024,
+        'nid': dev['node'],
+        'memory block size': int(g.sh('cat /sys/devices/system/memory/'
+                                      'block_size_bytes'), 16),
+        'subblock size': int(g.driver_attr('sub_block_size')),
+        'plugged size': 0,
+        'requested size': 1 * GiB,
+    }
 
     # Unplug to learn the boot-only MemTotal: the difference is exactly 1G.
     assert g.resize_and_wait(0) == 0

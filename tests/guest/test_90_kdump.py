@@ -38,7 +38,7 @@ import pytest
 import kdump
 import vmrig
 from conftest import KO
-from vmrig import MiB, format_size
+from vmrig import GiB, MiB, format_size
 
 RELEASE = vmrig.KERNEL_RELEASE
 SETTINGS = dict(boot='1G', region='4G', block='4M', online='online_movable',
@@ -181,13 +181,16 @@ class Scenario:
     """What one crash produced, for the tests to look at."""
 
 
-def run_kdump(workdir, name, steps, append='kdump.readall'):
+def run_kdump(workdir, name, steps, append='kdump.readall',
+              ask_during_capture=None):
     """Boot, run steps ('load' or a size to resize to), crash, collect.
 
     The capture kernel is loaded at 'load'; 'reload-on-hotplug' starts a
     reloader that loads it again after memory block events (as a udev
     rule would); sizes resize and wait until both sides agree (and the
-    reloader has caught up)."""
+    reloader has caught up).  ask_during_capture: a requested size the
+    host sets once our driver is loaded in the capture kernel; the size
+    change events QEMU sent after the crash are in s.size_events."""
     need_tools()
     s = Scenario()
     s.name = name
@@ -231,8 +234,15 @@ def run_kdump(workdir, name, steps, append='kdump.readall'):
         s.iomem_at_crash = g.iomem_ram()
         s.data_before = kdump.data_ranges(backend)
         g.assert_dmesg_clean()
+        g.qmp.clear_events(vmrig.SIZE_EVENT)
         g.crash()
+        if ask_during_capture is not None:
+            g.wait_capture_line(r'kdump-capture: insmod virtio_mem rc=0',
+                                'our driver loaded in the capture kernel')
+            g.resize(ask_during_capture)
         s.capture = g.wait_capture()
+        s.size_events = list(iter(
+            lambda: g.qmp.wait_event(vmrig.SIZE_EVENT, 0), None))
         s.data_after = kdump.data_ranges(backend)
     s.unplugged_all = complement(s.plugged_ranges, s.region)
     return s
@@ -276,12 +286,33 @@ def check_capture_ran(s):
 
 @pytest.fixture(scope='module')
 def holes(workdir):
-    s = run_kdump(workdir, 'holes', ['1028M', '700M', 'load'])
+    s = run_kdump(workdir, 'holes', ['1028M', '700M', 'load'],
+                  ask_during_capture=1 * GiB)
     log_capture(s)
     flat = kdump.flattened_size(s.raw)
     SIZES.append(('kdump -d 31, 700M plugged (1028M -> 700M)', flat,
                   f'{s.unplugged_pages} offline pages excluded'))
     return s
+
+
+def test_capture_kernel_leaves_the_device_as_the_crash_left_it(holes):
+    """The host asked for 1 GiB while the capture kernel ran: our driver
+    only asked the device for states, and QEMU's size never moved.  At
+    probe it printed the device's facts as the stock driver does."""
+    requests = holes.capture.requests()
+    assert requests is not None and set(requests) <= {'STATE'}, (
+        f'the capture kernel sent {requests}')
+    assert holes.size_events == [], holes.size_events
+    # The stock driver's "key: value" facts, as the capture kernel found
+    # the device.
+    facts = dict(re.search(r'virtio_mem virtio\d+: ([a-z ]+): (0x[0-9a-f]+)$',
+                           line).groups()
+                 for line in holes.capture.dmesg
+                 if re.search(r'virtio_mem virtio\d+: [a-z ]+: 0x', line))
+    assert {k: int(v, 16) for k, v in facts.items()} == {
+        'start address': holes.base, 'region size': holes.region,
+        'device block size': DEVICE_BLOCK, 'plugged size': holes.plugged,
+        'requested size': holes.plugged}, facts
 
 
 def test_holes_scenario_leaves_a_partly_plugged_block(holes):

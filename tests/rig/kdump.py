@@ -275,6 +275,10 @@ if [ -n "$readall" ]; then
 	done
 	echo "kdump-capture: readall rc=$r seconds=$t0-$(now) state_requests=$(state_requests) segments=$segs short=$short bytes=$want mode=$readmode"
 fi
+# Every request our driver sent, by type: a capture kernel sends STATE only.
+echo "kdump-capture: requests $(grep -o 'vmem_request: [^ ]* [A-Z_]*' \
+	/sys/kernel/tracing/trace 2>/dev/null | awk '{print $3}' | sort |
+	uniq -c | awk '{printf "%s=%s ", $2, $1}')"
 echo "kdump-capture: dmesg begin"
 dmesg
 echo "kdump-capture: dmesg end"
@@ -414,6 +418,15 @@ class CaptureResult:
         r['complete'] = short == 0
         r['mode'] = m and m.group(4)
         return r
+
+    def requests(self):
+        """{type: count} of the requests our driver sent in the capture
+        kernel (its vmem_request tracepoint), or None without the line."""
+        m = re.search(r'^kdump-capture: requests (.*)$', self.console, re.M)
+        if not m:
+            return None
+        return {k: int(v) for k, v in
+                (w.split('=') for w in m.group(1).split())}
 
     def vmcore_bytes(self):
         m = re.search(r'kdump-capture: vmcore bytes=(\d+)', self.console)
@@ -627,6 +640,11 @@ class KdumpGuest(vmrig.Guest):
         self.crash_time = time.monotonic()
 
     @vmrig.timed('capture')
+    def wait_capture_line(self, regex, what, timeout=180):
+        """Wait for a line of the capture kernel's init (after the crash);
+        returns its match."""
+        return self._wait_serial(regex, timeout, what, self.crash_mark)
+
     def wait_capture(self, timeout=600):
         """Wait for the capture kernel to finish (its 'done' line) and QEMU
         to exit (poweroff).  Returns a CaptureResult."""
