@@ -213,9 +213,11 @@ if [ -n "$noload" ]; then
 	echo "kdump-capture: kdump.noload: virtio_mem not loaded"
 else
 	insmod /vmem/virtio_mem.ko
-	echo "kdump-capture: insmod virtio_mem rc=$?"
+	rc=$?
+	# Requests are traced from here on, before the rig hears of the load.
 	ev=/sys/kernel/tracing/events/virtio_mem/vmem_request/enable
 	[ -e $ev ] && echo 1 > $ev
+	echo "kdump-capture: insmod virtio_mem rc=$rc"
 fi
 insmod /modules/virtio_blk.ko
 echo "kdump-capture: insmod virtio_blk rc=$?"
