@@ -259,6 +259,10 @@ MODULE_PARM_DESC(pressure_stalls,
  *	its online state while the worker holds the lock. Written by the
  *	notifier, which core mm serialises.
  * @hotplug_wq: woken when @hotplug_active turns false
+ * @closing: remove() is about to unregister the memory notifier: new
+ *	onlines and offlines of our memory blocks are refused, so none is
+ *	half done when the notifier goes (set under @hotplug_lock while no
+ *	operation is active)
  * @memmap_on_memory: try to host each memory block's memmap in the block
  *	(Sub Block Mode only); cleared when the kernel refuses
  * @adding: the worker is inside add_memory_driver_managed()
@@ -268,6 +272,8 @@ MODULE_PARM_DESC(pressure_stalls,
  * @nid: NUMA node of the memory
  * @mgid: memory group id, so online policies see the device as one unit
  * @region_res: the claimed device region, parent of the added memory
+ * @region_name: the region's name in /proc/iomem (the device's name)
+ * @ram_name: the name of the memory added below it
  * @mem_nb: memory notifier
  * @list: entry in vmem_devices
  * @work: the worker; all plugging and unplugging happens in it
@@ -342,6 +348,7 @@ struct vmem {
 	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
 	bool hotplug_active;
 	wait_queue_head_t hotplug_wq;
+	bool closing;
 	bool memmap_on_memory;
 	bool adding;
 	bool add_online_failed;
@@ -349,6 +356,8 @@ struct vmem {
 	int nid;
 	int mgid;
 	struct resource *region_res;
+	char *region_name;
+	char *ram_name;
 	struct notifier_block mem_nb;
 	struct list_head list;
 
@@ -509,69 +518,67 @@ static int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks,
 	return rc;
 }
 
-/*
- * PLUG or UNPLUG @size bytes at @addr, split into requests of at most 65535
- * device blocks. On failure, what was done before the failing request stays
- * done and *@done says how much that was.
- */
-static int vmem_request_range(struct vmem *vm, u16 type, u64 addr, u64 size,
-			      u64 *done)
+/* vmem_send_fn for vmem_request_split(): one request, failures logged. */
+static int vmem_send_split(void *ctx, bool plug, u64 addr, u64 nb_blocks)
 {
-	const u64 bs = vm->geo.block_size;
-	u64 nb = size / bs;
-	int resp, rc;
+	struct vmem *vm = ctx;
+	const u16 type = plug ? VIRTIO_MEM_REQ_PLUG : VIRTIO_MEM_REQ_UNPLUG;
+	int resp = vmem_send(vm, type, addr, nb_blocks, NULL);
+	int rc = resp < 0 ? resp : vmem_resp_to_errno(resp);
 
-	*done = 0;
-	while (nb) {
-		u64 chunk = min_t(u64, nb, VMEM_MAX_BLOCKS_PER_REQ);
-
-		resp = vmem_send(vm, type, addr, chunk, NULL);
-		rc = resp < 0 ? resp : vmem_resp_to_errno(resp);
-		if (rc == -EIO)
-			dev_err(&vm->vdev->dev,
-				"%s [%#llx, %#llx) answered ERROR: driver and device disagree, stopping\n",
-				vmem_req_names[type], addr, addr + chunk * bs);
-		else if (rc == -EPROTO && resp >= 0)
-			dev_err(&vm->vdev->dev,
-				"%s answered with unknown response type %d, stopping\n",
-				vmem_req_names[type], resp);
-		else if (rc && rc != VMEM_NACK && rc != VMEM_DEV_BUSY &&
-			 rc != -EPROTO)
-			dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
-				vmem_req_names[type], rc);
-		if (rc)
-			return rc;
-		addr += chunk * bs;
-		*done += chunk * bs;
-		nb -= chunk;
-	}
-	return 0;
+	if (rc == -EIO)
+		dev_err(&vm->vdev->dev,
+			"%s [%#llx, %#llx) answered ERROR: driver and device disagree, stopping\n",
+			vmem_req_names[type], addr,
+			addr + nb_blocks * vm->geo.block_size);
+	else if (rc == -EPROTO && resp >= 0)
+		dev_err(&vm->vdev->dev,
+			"%s answered with unknown response type %d, stopping\n",
+			vmem_req_names[type], resp);
+	else if (rc && rc != VMEM_NACK && rc != VMEM_DEV_BUSY && rc != -EPROTO)
+		dev_err(&vm->vdev->dev, "%s could not be sent: %d, stopping\n",
+			vmem_req_names[type], rc);
+	return rc;
 }
 
-/* Plug or unplug sub blocks [@first, @first + @count) of memory block @mb_id. */
+/*
+ * Plug or unplug sub blocks [@first, @first + @count) of memory block @mb_id
+ * (in Big Block Mode, memory blocks from @mb_id on), in as many requests as
+ * the device needs, each ending on a sub block. A PLUG that fails half way
+ * is undone; -EIO if that fails too (the driver stops). An UNPLUG that fails
+ * half way is not: *@head (if given) says how many sub blocks from @first
+ * on are unplugged all the same, and the caller must treat them so.
+ */
+static int vmem_request_sbs_head(struct vmem *vm, u16 type, u64 mb_id,
+				 unsigned int first, unsigned int count,
+				 unsigned int *head)
+{
+	const u64 bs = vm->geo.block_size;
+	u64 addr = vmem_sb_id_to_phys(&vm->geo, mb_id, first);
+	u64 changed;
+	int rc;
+
+	rc = vmem_request_split(vmem_send_split, vm,
+				type == VIRTIO_MEM_REQ_PLUG, addr,
+				(u64)count * vm->geo.sb_size / bs, bs,
+				vm->geo.sb_size / bs, &changed);
+	if (rc == -EIO && changed && type == VIRTIO_MEM_REQ_PLUG)
+		dev_err(&vm->vdev->dev, "cannot undo a partial PLUG at %#llx, stopping\n",
+			addr);
+	if (head)
+		*head = rc && type == VIRTIO_MEM_REQ_UNPLUG ?
+			changed * bs / vm->geo.sb_size : 0;
+	return rc;
+}
+
+/* As vmem_request_sbs_head(), for callers that change one sub block only. */
 static int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id,
 			    unsigned int first, unsigned int count)
 {
-	u64 addr = vmem_sb_id_to_phys(&vm->geo, mb_id, first);
-	u64 size = (u64)count * vm->geo.sb_size;
-	u64 done;
-	int rc, rc2;
+	unsigned int head;
+	int rc = vmem_request_sbs_head(vm, type, mb_id, first, count, &head);
 
-	rc = vmem_request_range(vm, type, addr, size, &done);
-	if (!rc || !done)
-		return rc;
-	/*
-	 * A range split into several requests failed half way: undo the part
-	 * that went through, so the range keeps one state.
-	 */
-	rc2 = vmem_request_range(vm, type == VIRTIO_MEM_REQ_PLUG ?
-				 VIRTIO_MEM_REQ_UNPLUG : VIRTIO_MEM_REQ_PLUG,
-				 addr, done, &done);
-	if (rc2) {
-		dev_err(&vm->vdev->dev, "cannot undo a partial %s: %d, stopping\n",
-			vmem_req_names[type], rc2);
-		return -EIO;
-	}
+	WARN_ON_ONCE(head);
 	return rc;
 }
 
@@ -813,11 +820,19 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 	mutex_lock(&vm->hotplug_lock);
 	switch (action) {
 	case MEM_GOING_OFFLINE:
+		if (vm->closing) {
+			rc = notifier_from_errno(-EBUSY);
+			break;
+		}
 		WRITE_ONCE(vm->hotplug_active, true);
 		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
 			vmem_sbm_fake_offline_drop_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:
+		if (vm->closing) {
+			rc = notifier_from_errno(-EBUSY);
+			break;
+		}
 		WRITE_ONCE(vm->hotplug_active, true);
 		if (vm->broken || vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
 			rc = notifier_from_errno(-EBUSY);
@@ -940,7 +955,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	rc = -EINVAL;
 	if (vm->memmap_on_memory) {
 		rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
-					       vmem_res_name, MHP_NID_IS_MGID |
+					       vm->ram_name, MHP_NID_IS_MGID |
 					       MHP_MEMMAP_ON_MEMORY);
 		if (!rc)
 			vmem_sbm_pin_memmap(vm, mb_id);
@@ -950,7 +965,7 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	if (rc == -EINVAL)
 		rc = add_memory_driver_managed(vm->mgid, addr,
 					       nb_mbs * vm->geo.mb_size,
-					       vmem_res_name, MHP_NID_IS_MGID);
+					       vm->ram_name, MHP_NID_IS_MGID);
 	vm->adding = false;
 	atomic64_add(ktime_get_ns() - start, &vm->ns_add);
 	if (!rc && !vm->add_online_failed)
@@ -970,7 +985,9 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 			     rc == VMEM_ONLINE_FAILED ? "onlining" : "adding",
 			     addr, addr + nb_mbs * vm->geo.mb_size, rc);
 	vmem_mark_added(vm, mb_id, nb_mbs, count, false);
-	rc2 = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, count);
+	/* A failure stops the driver: the memory was never handed out. */
+	rc2 = vmem_request_sbs_head(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, count,
+				    NULL);
 	if (rc2) {
 		dev_err(&vm->vdev->dev,
 			"cannot unplug [%#llx, %#llx) after adding it failed: %d, stopping\n",
@@ -1371,6 +1388,8 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	const unsigned long pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo, mb_id, first));
 	const unsigned long nr = PHYS_PFN((u64)count * vm->geo.sb_size);
 	u64 start = ktime_get_ns();
+	unsigned long kept;
+	unsigned int head;
 	int rc;
 
 	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
@@ -1384,12 +1403,16 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	vmem_pages_set_offline(pfn, nr, false);
 	adjust_managed_page_count(pfn_to_page(pfn), -nr);
 
-	rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, first, count);
+	rc = vmem_request_sbs_head(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, first,
+				   count, &head);
 	trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, first, count, rc);
 	if (rc) {
-		vmem_pages_clear_offline(pfn, nr);
-		free_contig_range(pfn, nr);
-		adjust_managed_page_count(pfn_to_page(pfn), nr);
+		/* An unplugged head keeps its pages, as if it all went. */
+		kept = PHYS_PFN((u64)head * vm->geo.sb_size);
+		vmem_mb_set_plugged(&vm->blocks, mb_id, first, head, false);
+		vmem_pages_clear_offline(pfn + kept, nr - kept);
+		free_contig_range(pfn + kept, nr - kept);
+		adjust_managed_page_count(pfn_to_page(pfn + kept), nr - kept);
 		return rc;
 	}
 	vmem_mb_set_plugged(&vm->blocks, mb_id, first, count, false);
@@ -1410,7 +1433,7 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 {
 	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
 	unsigned int below = vm->geo.sbs_per_mb;
-	unsigned int first, n, i, pinned;
+	unsigned int first, n, i, pinned, head;
 	bool busy = false, memmap_only;
 	u64 allowed;
 	int rc = 0;
@@ -1448,13 +1471,12 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 			break;
 		}
 		if (!vmem_mb_is_online(mb)) {
-			rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id,
-					      first, n);
+			rc = vmem_request_sbs_head(vm, VIRTIO_MEM_REQ_UNPLUG,
+						   mb_id, first, n, &head);
 			trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, first,
 					  n, rc);
-			if (!rc)
-				vmem_mb_set_plugged(&vm->blocks, mb_id, first, n,
-						    false);
+			vmem_mb_set_plugged(&vm->blocks, mb_id, first,
+					    rc ? head : n, false);
 		} else {
 			allowed = n;
 			rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed);
@@ -1515,17 +1537,19 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 	for (i = 0; i < vm->geo.nb_mb && !rc; i++) {
 		struct vmem_mb *mb = &vm->blocks.mb[i];
 		u64 mb_id = vm->geo.first_mb_id + i;
-		unsigned int n = hweight64(mb->plugged);
+		unsigned int n = hweight64(mb->plugged), first, head;
 
 		if (mb->state != VMEM_MB_UNUSED || !mb->plugged)
 			continue;
-		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, n);
-		trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, 0, n, rc);
-		if (!rc) {
-			vmem_lock_blocks(vm);
-			vmem_mb_set_plugged(&vm->blocks, mb_id, 0, n, false);
-			mutex_unlock(&vm->hotplug_lock);
-		}
+		/* One run: the memmap's, less a head an earlier try unplugged. */
+		first = __ffs64(mb->plugged);
+		rc = vmem_request_sbs_head(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id,
+					   first, n, &head);
+		trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, first, n, rc);
+		vmem_lock_blocks(vm);
+		vmem_mb_set_plugged(&vm->blocks, mb_id, first, rc ? head : n,
+				    false);
+		mutex_unlock(&vm->hotplug_lock);
 	}
 	return rc;
 }
@@ -1651,11 +1675,16 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 {
 	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
 	const u64 nb = vm->geo.bb_mbs;
+	unsigned int head = 0;
+	u64 i, skip;
 	int rc = 0;
-	u64 i;
 
 	vmem_lock_blocks(vm);
-	for (i = 0; i < nb; i++) {
+	/* An earlier UNPLUG that failed half way unplugged the first ones. */
+	for (skip = 0; skip < nb; skip++)
+		if (vmem_mb_get(&vm->blocks, mb_id + skip)->plugged)
+			break;
+	for (i = skip; i < nb; i++) {
 		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
 
 		if (!vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
@@ -1669,15 +1698,19 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 		vmem_pages_set_offline(pfn, nr, false);
 		adjust_managed_page_count(pfn_to_page(pfn), -nr);
 	}
-	if (!rc)
-		rc = vmem_request_sbs(vm, VIRTIO_MEM_REQ_UNPLUG, mb_id, 0, nb);
+	if (!rc && skip < nb)
+		rc = vmem_request_sbs_head(vm, VIRTIO_MEM_REQ_UNPLUG,
+					   mb_id + skip, 0, nb - skip, &head);
 	trace_vmem_unplug(dev_name(&vm->vdev->dev), mb_id, 0, nb, rc);
 	if (rc) {
-		vmem_bbm_give_back(vm, mb_id, i);
+		/* An unplugged head keeps its pages, as if it all went. */
+		vmem_bbm_give_back(vm, mb_id + skip + head, i - skip - head);
+		for (i = skip; i < skip + head; i++)
+			vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
 		mutex_unlock(&vm->hotplug_lock);
 		return rc;
 	}
-	for (i = 0; i < nb; i++)
+	for (i = skip; i < nb; i++)
 		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
 	mutex_unlock(&vm->hotplug_lock);
 
@@ -2445,15 +2478,34 @@ static int vmem_node(struct vmem *vm)
 	return nid;
 }
 
-/* Claim the device region so nothing else is placed there. */
+static void vmem_free_region_names(struct vmem *vm)
+{
+	kfree(vm->region_name);
+	kfree(vm->ram_name);
+	vm->region_name = NULL;
+	vm->ram_name = NULL;
+}
+
+/*
+ * Claim the device region so nothing else is placed there. Resources keep
+ * pointers to their names, and memory kept at unload stays claimed after
+ * this module is gone (its strings unmapped) and after the device is (its
+ * name freed): the names are copies that live as long as the region.
+ */
 static int vmem_claim_region(struct vmem *vm)
 {
-	const char *name = dev_name(&vm->vdev->dev);
-
+	vm->region_name = kstrdup(dev_name(&vm->vdev->dev), GFP_KERNEL);
+	vm->ram_name = kstrdup(vmem_res_name, GFP_KERNEL);
+	if (!vm->region_name || !vm->ram_name) {
+		vmem_free_region_names(vm);
+		return -ENOMEM;
+	}
 	vm->region_res = __request_mem_region(vm->cfg.addr, vm->cfg.region_size,
-					      name, IORESOURCE_SYSTEM_RAM |
+					      vm->region_name,
+					      IORESOURCE_SYSTEM_RAM |
 					      IORESOURCE_EXCLUSIVE);
 	if (!vm->region_res) {
+		vmem_free_region_names(vm);
 		dev_err(&vm->vdev->dev,
 			"device region [%#llx, %#llx) is busy: memory of an earlier driver instance may still be added\n",
 			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size);
@@ -2470,6 +2522,7 @@ static void vmem_release_region(struct vmem *vm)
 	release_resource(vm->region_res);
 	kfree(vm->region_res);
 	vm->region_res = NULL;
+	vmem_free_region_names(vm);
 }
 
 static int vmem_probe(struct virtio_device *vdev)
@@ -2613,9 +2666,66 @@ static bool vmem_empty_device(struct vmem *vm)
 	return vm->blocks.nr_in_state[VMEM_MB_UNUSED] == vm->geo.nb_mb;
 }
 
+/*
+ * Memory kept at unload must stay out of core mm's hands once this driver is
+ * gone: the online-page callback is restored, and onlining hands every page
+ * of a block to the buddy, plugged or not. So offline units with unplugged
+ * memory are removed (what is plugged in them stays plugged, unused), and
+ * fake-offline pages of online blocks lose the skippable mark, so that
+ * offlining them fails instead of skipping them (mm-patches/0002). Returns
+ * how many units were removed; *@unsafe counts those that could not be.
+ */
+static u64 vmem_secure_kept_memory(struct vmem *vm, u64 *unsafe)
+{
+	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
+	u64 mb_id, i, removed = 0;
+	unsigned int sb;
+
+	*unsafe = 0;
+	for (mb_id = vm->geo.first_mb_id;
+	     mb_id < vm->geo.first_mb_id + vm->geo.nb_mb;
+	     mb_id += vm->geo.bb_mbs) {
+		bool offline = false, online = false, holes = false;
+
+		vmem_lock_blocks(vm);
+		for (i = 0; i < vm->geo.bb_mbs; i++) {
+			struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id + i);
+
+			if (mb->state == VMEM_MB_UNUSED)
+				continue;
+			holes |= !vmem_mb_all_plugged(&vm->geo, mb);
+			if (mb->state == VMEM_MB_OFFLINE) {
+				offline = true;
+				continue;
+			}
+			online = true;
+			for (sb = 0; sb < vm->geo.sbs_per_mb; sb++) {
+				unsigned long pfn, p;
+
+				if (mb->plugged & (1ULL << sb))
+					continue;
+				pfn = PHYS_PFN(vmem_sb_id_to_phys(&vm->geo,
+								  mb_id + i, sb));
+				for (p = 0; p < sb_pages; p++)
+					vmem_page_clear_skippable(pfn_to_page(pfn + p));
+			}
+		}
+		mutex_unlock(&vm->hotplug_lock);
+		if (!offline || !holes)
+			continue;
+		/* Offline memory of a unit partly online cannot be removed. */
+		if (online || vmem_remove_unit(vm, mb_id))
+			(*unsafe)++;
+		else
+			removed++;
+	}
+	return removed;
+}
+
 static void vmem_remove(struct virtio_device *vdev)
 {
 	struct vmem *vm = vdev->priv;
+	u64 removed, unsafe;
 	bool empty = true;
 
 	if (vm->kdump) {
@@ -2634,9 +2744,10 @@ static void vmem_remove(struct virtio_device *vdev)
 
 	/*
 	 * Memory that stays in use is kept: online, plugged, its region
-	 * claimed for good. Its unplugged parts stay fake-offline with a
-	 * reference, so the memory block can never be offlined and onlined
-	 * again without this driver.
+	 * claimed for good, with the copies of its names. Its unplugged parts
+	 * stay fake-offline with a reference, so the memory block can never
+	 * be offlined and onlined again without this driver; offline blocks
+	 * with unplugged parts are removed (vmem_secure_kept_memory()).
 	 */
 	if (!READ_ONCE(vm->broken))
 		empty = vmem_empty_device(vm);
@@ -2645,6 +2756,27 @@ static void vmem_remove(struct virtio_device *vdev)
 
 	if (empty && !READ_ONCE(vm->broken) && vmem_unplug_all(vm))
 		dev_warn(&vdev->dev, "UNPLUG_ALL on unload failed\n");
+
+	/*
+	 * Let an online or offline in progress end with the notifier's help,
+	 * and refuse new ones until it is gone: one that ended after it,
+	 * cancelled, would leave fake-offline pages without their reference.
+	 */
+	vmem_lock_blocks(vm);
+	vm->closing = true;
+	mutex_unlock(&vm->hotplug_lock);
+
+	if (!empty) {
+		removed = vmem_secure_kept_memory(vm, &unsafe);
+		if (removed)
+			dev_warn(&vdev->dev,
+				 "removed %llu offline memory blocks with unplugged memory: onlined without the driver, they would hand it out\n",
+				 removed * vm->geo.bb_mbs);
+		if (unsafe)
+			dev_err(&vdev->dev,
+				"%llu offline memory blocks with unplugged memory could not be removed: do not online them\n",
+				unsafe * vm->geo.bb_mbs);
+	}
 
 	unregister_memory_notifier(&vm->mem_nb);
 	mutex_lock(&vmem_devices_lock);

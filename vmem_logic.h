@@ -634,6 +634,91 @@ static inline int vmem_resp_to_errno(unsigned int type)
 	}
 }
 
+/*
+ * Sends one PLUG (@plug) or UNPLUG request of @nb_blocks device blocks at
+ * @addr (at most VMEM_MAX_BLOCKS_PER_REQ) and returns 0 for ACK, a
+ * vmem_resp_to_errno() value for the other responses, or a negative errno
+ * when the request could not be sent.
+ */
+typedef int (*vmem_send_fn)(void *ctx, bool plug, u64 addr, u64 nb_blocks);
+
+/**
+ * vmem_request_chunk() - blocks the next request of a split range carries
+ * @left: blocks of the range still to request
+ * @unit_blocks: device blocks per unit the caller tracks (a sub block, a
+ *	memory block); 0 or more than a request holds counts as 1
+ *
+ * Requests end on unit boundaries, so a range that fails half way changed
+ * whole units only.
+ *
+ * Return: at most VMEM_MAX_BLOCKS_PER_REQ blocks, a multiple of
+ * @unit_blocks unless @left is smaller, and never 0 while @left is not.
+ */
+static inline u64 vmem_request_chunk(u64 left, u64 unit_blocks)
+{
+	u64 max = VMEM_MAX_BLOCKS_PER_REQ;
+
+	if (unit_blocks > 1 && unit_blocks <= max)
+		max -= max % unit_blocks;
+	return left < max ? left : max;
+}
+
+/**
+ * vmem_request_split() - PLUG or UNPLUG a range, in as many requests as needed
+ * @send: the transport
+ * @ctx: passed to @send
+ * @plug: PLUG (true) or UNPLUG
+ * @addr: start of the range
+ * @nb_blocks: device blocks in the range
+ * @block_size: device block size, bytes
+ * @unit_blocks: requests end on multiples of this many blocks (see
+ *	vmem_request_chunk())
+ * @changed: blocks from @addr on whose state stays changed when this fails
+ *
+ * When a request fails after earlier ones went through, the range would be
+ * left in two states. A PLUG is undone with UNPLUG, which the device takes
+ * whatever the requested size, so the range stays unplugged; only if the
+ * undo fails too is the state of the first *@changed blocks unknown (some
+ * may be plugged): -EIO, and the caller stops as after ERROR. An UNPLUG is
+ * never undone: a device that is shrinking refuses PLUG (NACK), and the
+ * memory was given up already. Its first *@changed blocks are unplugged,
+ * and the caller must treat them so: their pages never go back to the
+ * guest.
+ *
+ * Return: 0 when the whole range changed (*@changed is @nb_blocks), -EIO
+ * when a PLUG could not be undone, else the failing request's error.
+ */
+static inline int vmem_request_split(vmem_send_fn send, void *ctx, bool plug,
+				     u64 addr, u64 nb_blocks, u64 block_size,
+				     u64 unit_blocks, u64 *changed)
+{
+	u64 done = 0, undone = 0;
+	int rc = 0;
+
+	while (done < nb_blocks) {
+		u64 chunk = vmem_request_chunk(nb_blocks - done, unit_blocks);
+
+		rc = send(ctx, plug, addr + done * block_size, chunk);
+		if (rc)
+			break;
+		done += chunk;
+	}
+	*changed = done;
+	if (!rc || !done || !plug)
+		return rc;
+	while (undone < done) {
+		u64 chunk = vmem_request_chunk(done - undone, unit_blocks);
+
+		if (send(ctx, false, addr + undone * block_size, chunk))
+			break;
+		undone += chunk;
+	}
+	if (undone < done)
+		return -EIO;
+	*changed = 0;
+	return rc;
+}
+
 /**
  * vmem_backoff_next() - next retry delay after a transient failure
  * @cur_ms: current delay, 0 when the last attempt succeeded

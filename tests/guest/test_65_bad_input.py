@@ -13,7 +13,7 @@ import pytest
 
 import vmrig
 from conftest import KO
-from vmrig import MiB
+from vmrig import KiB, MiB
 
 DEBUGFS = '/sys/kernel/debug/virtio_mem'
 
@@ -26,7 +26,8 @@ def log_lines_matching(g, pattern, timeout=60):
 
 
 def test_device_error_stops_the_driver_and_keeps_memory(boot_guest):
-    g = boot_guest(block='2M')
+    # last_use: the test removes the device from the guest's PCI bus.
+    g = boot_guest(block='2M', last_use=True)
     g.resize_and_check(512 * MiB)
     memtotal = g.guest_memtotal()
     g.sh('memtool fill-file /tmp/kept 200')
@@ -56,11 +57,96 @@ def test_device_error_stops_the_driver_and_keeps_memory(boot_guest):
          'the error this test provokes'),
         (r'device stopped after an error', 'the shortfall it causes')])
     # A stopped driver keeps its memory on unload, and says so.
+    dev = g.sh('basename $(readlink -f /sys/bus/virtio/drivers/virtio_mem/'
+               'virtio*)').strip()
     g.unload_virtio_mem()
     kept = log_lines_matching(g, r'512 MiB still in use: kept plugged')
     assert len(kept) == 1, kept
     assert g.guest_memtotal() == memtotal
     g.sh('memtool check-file /tmp/kept')
+
+    # What stays claimed outlives the module and the device: /proc/iomem
+    # still names the region and its memory, read from the driver's own
+    # copies (the module's strings are unmapped at unload, the device's
+    # name is freed when it leaves the PCI bus).
+    g.sh(f'echo 1 > $(readlink -f /sys/bus/virtio/devices/{dev}/..)/remove')
+    assert g.run(f'test -e /sys/bus/virtio/devices/{dev}')[0] != 0
+    iomem = g.sh('cat /proc/iomem')
+    region = [line for line in iomem.splitlines()
+              if line.strip().endswith(f' : {dev}')]
+    assert len(region) == 1, iomem
+    assert iomem.count(' : System RAM (virtio_mem)') >= 1, iomem
+    g.assert_dmesg_clean(allowed=[
+        (r'answered ERROR: driver and device disagree, stopping',
+         'the error this test provokes'),
+        (r'device stopped after an error', 'the shortfall it causes'),
+        (r'still in use: kept plugged', 'the memory kept at unload')])
+
+
+def test_memory_kept_at_unload_cannot_be_onlined_without_the_driver(
+        boot_guest):
+    """A memory block that is offline (the user offlined it) and partly
+    plugged when the driver is unloaded without emptying the device (it
+    stopped after an ERROR) must not be left to core mm: onlining it
+    without the driver would hand its unplugged half to the buddy.  The
+    driver removes it and says so; what is online stays as it was."""
+    # last_use: memory stays kept after the driver is gone.
+    g = boot_guest(last_use=True)
+    g.resize_and_check(576 * MiB)     # four memory blocks and a half
+    blocks = g.sh(f'cat {DEBUGFS}/virtio*/blocks')
+    half = [m.group(1) for m in re.finditer(
+        r'^memory(\d+) online_movable (#+\.+)$', blocks, re.M)]
+    assert len(half) == 1, blocks
+    block = f'/sys/devices/system/memory/memory{half[0]}'
+    g.sh(f'echo offline > {block}/state')
+    assert g.sh(f'cat {block}/state').strip() == 'offline'
+
+    g.sh(f'for f in {DEBUGFS}/virtio*/inject; do echo error > $f; done')
+    log_lines_matching(g, r'answered ERROR')
+    g.unload_virtio_mem()
+    log_lines_matching(g, r'still in use: kept plugged')
+    removed = log_lines_matching(
+        g, r'removed 1 offline memory blocks with unplugged memory')
+    assert len(removed) == 1, removed
+
+    # Whatever core mm is asked now, it hands out no unplugged memory.
+    rc, out = g.run(f'echo online > {block}/state')
+    assert rc != 0, f'memory{half[0]} was onlined without the driver'
+    plugged = g.qemu_size()
+    assert g.guest_memtotal() <= g.base_memtotal() + plugged // KiB, \
+        (g.guest_memtotal(), g.base_memtotal(), plugged)
+    g.assert_dmesg_clean(allowed=[
+        (r'answered ERROR: driver and device disagree, stopping',
+         'the error this test provokes'),
+        (r'device stopped after an error', 'the shortfall it causes'),
+        (r'still in use: kept plugged', 'the memory kept at unload'),
+        (r'removed 1 offline memory blocks', 'what this test checks')])
+
+
+def test_unload_lets_a_user_online_or_offline_end_first(boot_guest):
+    """rmmod while a user offlines and onlines a partly plugged memory block
+    in a loop: remove() lets the operation in progress end and refuses new
+    ones before its memory notifier goes, so no offline is cancelled
+    behind its back (which would leave unplugged pages counted as managed).
+    Afterwards MemTotal matches what QEMU has plugged."""
+    # last_use: memory may stay kept after the driver is gone.
+    g = boot_guest(last_use=True)
+    g.resize_and_check(576 * MiB)
+    blocks = g.sh(f'cat {DEBUGFS}/virtio*/blocks')
+    half = re.search(r'^memory(\d+) online_movable #+\.+$', blocks, re.M)
+    assert half, blocks
+    state = f'/sys/devices/system/memory/memory{half.group(1)}/state'
+    loop = g.start_process(
+        f'while [ -e {state} ]; do echo offline > {state}; '
+        f'echo online_movable > {state}; done', what='offline/online loop')
+    g.unload_virtio_mem()
+    loop.stop()
+    plugged = g.qemu_size()
+    assert g.guest_memtotal() <= g.base_memtotal() + plugged // KiB, \
+        (g.guest_memtotal(), g.base_memtotal(), plugged)
+    g.assert_dmesg_clean(allowed=[
+        (r'still in use: kept plugged', 'memory the loop held online'),
+        (r'removed 1 offline memory blocks', 'the block the loop offlined')])
 
 
 @pytest.mark.debian_lane('module parameter parsing, before the driver '
