@@ -959,13 +959,18 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 					       MHP_MEMMAP_ON_MEMORY);
 		if (!rc)
 			vmem_sbm_pin_memmap(vm, mb_id);
-		else if (rc == -EINVAL)
-			vm->memmap_on_memory = false;
 	}
-	if (rc == -EINVAL)
+	if (rc == -EINVAL) {
 		rc = add_memory_driver_managed(vm->mgid, addr,
 					       nb_mbs * vm->geo.mb_size,
 					       vm->ram_name, MHP_NID_IS_MGID);
+		/* Only when the plain add works was the flag what failed. */
+		if (!rc && vm->memmap_on_memory) {
+			dev_info(&vm->vdev->dev,
+				 "the kernel refuses memmap_on_memory: memory blocks keep their memmap in boot memory\n");
+			vm->memmap_on_memory = false;
+		}
+	}
 	vm->adding = false;
 	atomic64_add(ktime_get_ns() - start, &vm->ns_add);
 	if (!rc && !vm->add_online_failed)
@@ -976,8 +981,13 @@ static int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 		 * refused: take it back and try again later rather than keep
 		 * plugged memory nobody can use.
 		 */
-		if (offline_and_remove_memory(addr, nb_mbs * vm->geo.mb_size))
-			return 0;
+		if (offline_and_remove_memory(addr, nb_mbs * vm->geo.mb_size)) {
+			/* Plugged, added, offline: a user may online it. */
+			dev_warn_ratelimited(&vm->vdev->dev,
+					     "onlining [%#llx, %#llx) was refused and removing it failed: it stays added, offline\n",
+					     addr, addr + nb_mbs * vm->geo.mb_size);
+			return VMEM_ONLINE_FAILED;
+		}
 		rc = VMEM_ONLINE_FAILED;
 	}
 
