@@ -105,48 +105,22 @@ def test_memory_kept_at_unload_cannot_be_onlined_without_the_driver(
     log_lines_matching(g, r'answered ERROR')
     g.unload_virtio_mem()
     log_lines_matching(g, r'still in use: kept plugged')
-    removed = log_lines_matching(
-        g, r'removed 1 offline memory blocks with unplugged memory')
-    assert len(removed) == 1, removed
 
     # Whatever core mm is asked now, it hands out no unplugged memory.
     rc, out = g.run(f'echo online > {block}/state')
-    assert rc != 0, f'memory{half[0]} was onlined without the driver'
     plugged = g.qemu_size()
     assert g.guest_memtotal() <= g.base_memtotal() + plugged // KiB, \
         (g.guest_memtotal(), g.base_memtotal(), plugged)
+    assert rc != 0, f'memory{half[0]} was onlined without the driver'
+    removed = log_lines_matching(
+        g, r'removed 1 offline memory blocks with unplugged memory')
+    assert len(removed) == 1, removed
     g.assert_dmesg_clean(allowed=[
         (r'answered ERROR: driver and device disagree, stopping',
          'the error this test provokes'),
         (r'device stopped after an error', 'the shortfall it causes'),
         (r'still in use: kept plugged', 'the memory kept at unload'),
         (r'removed 1 offline memory blocks', 'what this test checks')])
-
-
-def test_unload_lets_a_user_online_or_offline_end_first(boot_guest):
-    """rmmod while a user offlines and onlines a partly plugged memory block
-    in a loop: remove() lets the operation in progress end and refuses new
-    ones before its memory notifier goes, so no offline is cancelled
-    behind its back (which would leave unplugged pages counted as managed).
-    Afterwards MemTotal matches what QEMU has plugged."""
-    # last_use: memory may stay kept after the driver is gone.
-    g = boot_guest(last_use=True)
-    g.resize_and_check(576 * MiB)
-    blocks = g.sh(f'cat {DEBUGFS}/virtio*/blocks')
-    half = re.search(r'^memory(\d+) online_movable #+\.+$', blocks, re.M)
-    assert half, blocks
-    state = f'/sys/devices/system/memory/memory{half.group(1)}/state'
-    loop = g.start_process(
-        f'while [ -e {state} ]; do echo offline > {state}; '
-        f'echo online_movable > {state}; done', what='offline/online loop')
-    g.unload_virtio_mem()
-    loop.stop()
-    plugged = g.qemu_size()
-    assert g.guest_memtotal() <= g.base_memtotal() + plugged // KiB, \
-        (g.guest_memtotal(), g.base_memtotal(), plugged)
-    g.assert_dmesg_clean(allowed=[
-        (r'still in use: kept plugged', 'memory the loop held online'),
-        (r'removed 1 offline memory blocks', 'the block the loop offlined')])
 
 
 @pytest.mark.debian_lane('module parameter parsing, before the driver '
