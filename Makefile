@@ -88,10 +88,11 @@ kernel-bisect:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
-	rm -rf tests/unit/build tests/build
+	rm -rf tests/unit/build tests/build tests/fuzz/build
 
 include tests/Makefile.deps
 include tests/Makefile.unit
+include tests/Makefile.fuzz
 include tests/Makefile.rig
 include tests/Makefile.hygiene
 include tools/Makefile.tools
@@ -104,7 +105,7 @@ endif
 check: modules deps-test
 	@STAGES="$(CHECK_STAGES)" tests/run-all
 
-check-unit check-guest check-hygiene check-tools: deps-test
+check-unit check-fuzz check-guest check-hygiene check-tools: deps-test
 check-guest run: modules probe
 
 # Benchmarks against the stock driver (not part of check): bench/results/.
