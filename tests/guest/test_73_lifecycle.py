@@ -153,7 +153,7 @@ def expect_plugged_back_after_reboot(g, size, mark):
     g.wait_until_plugged(size, timeout=180)
     g.expect_driver_attrs(plugged_size=size, requested_size=size,
                           shortfall=0)
-    probe = log_lines(g, r'virtio_mem virtio\d+: region ')
+    probe = log_lines(g, r'virtio_mem virtio\d+: region \[')
     assert len(probe) == 1, probe
     assert f'plugged 0 MiB, requested {size // MiB} MiB' in probe[0], probe
 
