@@ -1198,6 +1198,25 @@ static u64 vmem_kernel_available(void)
 	return PFN_PHYS(pages);
 }
 
+/* Free memory of ZONE_MOVABLE above its high watermarks. */
+static u64 vmem_movable_free(void)
+{
+	unsigned long pages = 0, free, wmark;
+	int nid;
+
+	for_each_online_node(nid) {
+		struct zone *zone = &NODE_DATA(nid)->node_zones[ZONE_MOVABLE];
+
+		if (!populated_zone(zone))
+			continue;
+		free = zone_page_state(zone, NR_FREE_PAGES);
+		wmark = high_wmark_pages(zone);
+		if (free > wmark)
+			pages += free - wmark;
+	}
+	return PFN_PHYS(pages);
+}
+
 /* Drop the reservation of the last step the floor approved. */
 static void vmem_guard_release(struct vmem *vm)
 {
@@ -1210,19 +1229,20 @@ static void vmem_guard_release(struct vmem *vm)
  * memory. The rest of the guest stalled on allocations since the last
  * judgement (or the start of the run): VMEM_PRESSURE, take nothing. Else
  * the step may take what keeps the safety floor available, and the kernel
- * zones' share of it there: *@nb is lowered to that, VMEM_FLOOR when it is
- * nothing. What a step may take stays
+ * zones' share of it there (a step from ZONE_MOVABLE, @movable, costs them
+ * only what ZONE_MOVABLE's free memory cannot take): *@nb is lowered to
+ * that, VMEM_FLOOR when it is nothing. What a step may take stays
  * reserved against other devices' steps until this device's next
  * judgement or vmem_guard_release().
  *
  * Called by the thread that takes the memory, before it takes it, with or
  * without @hotplug_lock.
  */
-static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
+static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 {
 	const int floor_mb = READ_ONCE(safety_floor_mb);
 	const u64 total = PFN_PHYS(totalram_pages());
-	u64 avail, kavail, kfloor, others, stalls, allowed = 0, kallowed;
+	u64 avail, kavail, kfloor, mfree, others, stalls, allowed = 0, kallowed;
 	struct vmem_stalls now;
 	const char *decision;
 	long pages;
@@ -1234,10 +1254,12 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 	avail = pages > 0 ? PFN_PHYS(pages) : 0;
 	kavail = vmem_kernel_available();
 	kfloor = vmem_kernel_floor(vmem_floor_bytes(floor_mb, total));
+	mfree = movable ? vmem_movable_free() : 0;
 	/* Steps of other devices that were approved may not show yet. */
 	others = atomic64_read(&vmem_guard_reserved);
 	avail = avail > others ? avail - others : 0;
 	kavail = kavail > others ? kavail - others : 0;
+	mfree = mfree > others ? mfree - others : 0;
 
 	if (vmem_under_pressure(&vm->stalls_seen, &now,
 				READ_ONCE(pressure_stalls), &stalls)) {
@@ -1246,7 +1268,8 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 		WRITE_ONCE(vm->guard_stalls, stalls);
 	} else {
 		allowed = vmem_floor_allowed(avail, total, floor_mb, unit, *nb);
-		kallowed = vmem_kernel_allowed(kavail, kfloor, unit, *nb);
+		kallowed = vmem_kernel_allowed(kavail, kfloor, mfree, unit,
+					       *nb);
 		WRITE_ONCE(vm->guard_kernel_stop, kallowed < allowed);
 		allowed = min(allowed, kallowed);
 		rc = allowed ? 0 : VMEM_FLOOR;
@@ -1261,7 +1284,7 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb)
 	WRITE_ONCE(vm->guard_kernel_floor, kfloor);
 	trace_vmem_guard(dev_name(&vm->vdev->dev), *nb * unit, allowed * unit,
 			 avail, total, vm->guard_floor, stalls, decision,
-			 kavail, kfloor);
+			 kavail, kfloor, mfree);
 	vm->guard_held = allowed * unit;
 	atomic64_add(vm->guard_held, &vmem_guard_reserved);
 	*nb = allowed;
@@ -1451,7 +1474,8 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	if (vmem_mb_is_online(mb) && vmem_mb_all_plugged(&vm->geo, mb) &&
 	    *nb_sbs >= vm->geo.sbs_per_mb) {
 		allowed = vm->geo.sbs_per_mb;
-		rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed);
+		rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed,
+				     mb->state == VMEM_MB_ONLINE_MOVABLE);
 		if (rc)
 			return rc;
 		if (allowed == vm->geo.sbs_per_mb) {
@@ -1489,7 +1513,8 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 					    rc ? head : n, false);
 		} else {
 			allowed = n;
-			rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed);
+			rc = vmem_guard_step(vm, vm->geo.sb_size, &allowed,
+					     mb->state == VMEM_MB_ONLINE_MOVABLE);
 			if (rc)
 				break;
 			/* The floor may let part of the run go: its top. */
@@ -1761,7 +1786,9 @@ static int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs)
 		online = vmem_bbm_online_bytes(vm, mb_id);
 		if (online) {
 			n = 1;
-			rc = vmem_guard_step(vm, online, &n);
+			rc = vmem_guard_step(vm, online, &n,
+					     vmem_mb_get(&vm->blocks, mb_id)->state ==
+					     VMEM_MB_ONLINE_MOVABLE);
 			if (rc)
 				return rc;
 		}

@@ -113,14 +113,16 @@ TRACE_EVENT(vmem_run,
  * @floor the safety floor, @stalls other tasks' allocation stalls since
  * the last step. @decision: go, shrunk (to what the floor allows), floor
  * (nothing may go) or pressure (the unplug backs off). @kernel_available
- * and @kernel_floor: the same for the zones kernel allocations use.
+ * and @kernel_floor: the same for the zones kernel allocations use;
+ * @movable_free: free memory of ZONE_MOVABLE that takes a movable step's
+ * data first (0 for a step from a kernel zone).
  */
 TRACE_EVENT(vmem_guard,
 	TP_PROTO(const char *dev, u64 want, u64 allowed, u64 available,
 		 u64 total, u64 floor, u64 stalls, const char *decision,
-		 u64 kernel_available, u64 kernel_floor),
+		 u64 kernel_available, u64 kernel_floor, u64 movable_free),
 	TP_ARGS(dev, want, allowed, available, total, floor, stalls, decision,
-		kernel_available, kernel_floor),
+		kernel_available, kernel_floor, movable_free),
 	TP_STRUCT__entry(
 		__string(dev, dev)
 		__field(u64, want)
@@ -132,6 +134,7 @@ TRACE_EVENT(vmem_guard,
 		__string(decision, decision)
 		__field(u64, kernel_available)
 		__field(u64, kernel_floor)
+		__field(u64, movable_free)
 	),
 	TP_fast_assign(
 		__assign_str(dev, dev);
@@ -144,12 +147,14 @@ TRACE_EVENT(vmem_guard,
 		__assign_str(decision, decision);
 		__entry->kernel_available = kernel_available;
 		__entry->kernel_floor = kernel_floor;
+		__entry->movable_free = movable_free;
 	),
-	TP_printk("%s want=%llu allowed=%llu available=%llu total=%llu floor=%llu stalls=%llu %s kernel_available=%llu kernel_floor=%llu",
+	TP_printk("%s want=%llu allowed=%llu available=%llu total=%llu floor=%llu stalls=%llu %s kernel_available=%llu kernel_floor=%llu movable_free=%llu",
 		  __get_str(dev), __entry->want, __entry->allowed,
 		  __entry->available, __entry->total, __entry->floor,
 		  __entry->stalls, __get_str(decision),
-		  __entry->kernel_available, __entry->kernel_floor)
+		  __entry->kernel_available, __entry->kernel_floor,
+		  __entry->movable_free)
 );
 
 #endif /* VIRTIO_MEM_TRACE_H */

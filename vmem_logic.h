@@ -902,26 +902,35 @@ static inline u64 vmem_kernel_floor(u64 floor)
  * vmem_kernel_allowed() - how much of an unplug step the kernel zones allow
  * @kavail: memory available in the zones kernel allocations use, bytes
  * @kfloor: what must stay available there (0: no limit)
+ * @movable_free: free memory of ZONE_MOVABLE, bytes, when the step takes
+ *	movable memory; 0 when it takes kernel zone memory
  * @unit: what the step takes in, bytes
  * @want: units the step would take
  *
- * The step is assumed to cost the kernel zones all it takes: its data may be
- * migrated into them, or it may lie in them. Free pages and clean page cache
- * cost them nothing, and @kavail is measured again before the next step, so
- * the assumption only makes steps smaller near the kernel floor.
+ * A step of s bytes from ZONE_MOVABLE holds s - f bytes of data if f of
+ * its bytes are free; after it, ZONE_MOVABLE has @movable_free - f bytes
+ * free to take that data, and the rest is migrated into the kernel zones:
+ * s - @movable_free, whatever f is. A step from a kernel zone costs them
+ * all of it. Clean page cache is counted as data: the cost is an upper
+ * bound, measured again before each step.
  *
- * Return: the largest n <= @want with @kavail - n * @unit >= @kfloor.
+ * Return: the largest n <= @want with
+ * @kavail - max(0, n * @unit - @movable_free) >= @kfloor.
  */
-static inline u64 vmem_kernel_allowed(u64 kavail, u64 kfloor, u64 unit,
-				      u64 want)
+static inline u64 vmem_kernel_allowed(u64 kavail, u64 kfloor, u64 movable_free,
+				      u64 unit, u64 want)
 {
-	u64 n;
+	u64 budget, n;
 
 	if (!kfloor)
 		return want;
-	if (!unit || kavail <= kfloor)
+	if (!unit || kavail < kfloor)
 		return 0;
-	n = (kavail - kfloor) / unit;
+	budget = kavail - kfloor;
+	/* Saturate: more than any want is as good as infinite. */
+	if (movable_free > ~0ULL - budget)
+		return want;
+	n = (budget + movable_free) / unit;
 	return n < want ? n : want;
 }
 

@@ -94,7 +94,8 @@ FLOOR_REASON = re.compile(r'^guest needs the memory: (kernel zones )?(\d+) MiB '
                           r'available, floor (\d+) MiB$')
 GUARD = re.compile(r'\s(\d+\.\d+): vmem_guard: \S+ want=(\d+) allowed=(\d+) '
                    r'available=(\d+) total=(\d+) floor=(\d+) stalls=(\d+) '
-                   r'(\w+) kernel_available=(\d+) kernel_floor=(\d+)')
+                   r'(\w+) kernel_available=(\d+) kernel_floor=(\d+) '
+                   r'movable_free=(\d+)')
 MARK = re.compile(r'\s(\d+\.\d+): tracing_mark_write: (\w+)')
 
 
@@ -171,14 +172,15 @@ def trace_guard(g, on):
 def guard_events(g):
     """The driver's judgements of unplug steps, and the trace markers:
     ([(time, want, allowed, available, total, floor, stalls, decision,
-    kernel available, kernel floor)], {marker: time})."""
+    kernel available, kernel floor, ZONE_MOVABLE free)], {marker: time})."""
     events, marks = [], {}
     for line in g.sh(f'cat {TRACING}/trace', timeout=120).splitlines():
         m = GUARD.search(line)
         if m:
             events.append((float(m.group(1)),
                            *(int(m.group(i)) for i in range(2, 8)),
-                           m.group(8), int(m.group(9)), int(m.group(10))))
+                           m.group(8), int(m.group(9)), int(m.group(10)),
+                           int(m.group(11))))
             continue
         m = MARK.search(line)
         if m:
@@ -400,18 +402,20 @@ def test_workload_growing_during_the_unplug_stops_it_within_one_step(
                    len(stops), sorted({e[7] for e in stops}),
                    stops[0][0] - marks['grow'] if stops else -1)
     for (t, want, allowed, avail, total, floor, stalls, decision, kavail,
-         kfloor) in events:
+         kfloor, mfree) in events:
         what = f'judgement at {t}: {decision}, want {want}, allowed ' \
                f'{allowed}, available {avail}, total {total}, floor ' \
-               f'{floor}, kernel zones {kavail} available, floor {kfloor}'
+               f'{floor}, kernel zones {kavail} available, floor ' \
+               f'{kfloor}, ZONE_MOVABLE {mfree} free'
         # The driver's floors are the documented ones.
         assert floor == floor_auto(total) and kfloor == floor // 4, what
         if decision in ('go', 'shrunk'):
             # Each step is at most a memory block and leaves both floors,
-            # even if all it takes lands in the kernel zones.
+            # even if what ZONE_MOVABLE cannot take lands in the kernel
+            # zones.
             assert 0 < allowed <= min(want, MEMORY_BLOCK), what
             assert avail - allowed >= floor_auto(total - allowed), what
-            assert kavail - allowed >= kfloor, what
+            assert kavail - max(0, allowed - mfree) >= kfloor, what
             assert stalls < PRESSURE_STALLS, what
         elif decision == 'pressure':
             assert stalls >= PRESSURE_STALLS and allowed == 0, what

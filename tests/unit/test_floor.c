@@ -441,37 +441,65 @@ END_TEST
 
 START_TEST(kernel_allowed_down_to_exactly_the_kernel_floor)
 {
-	/* 100 MiB available, 60 MiB floor: ten 4 MiB sub blocks, not eleven. */
-	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 4 * MiB, 32), 10);
-	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 4 * MiB, 7), 7);
-	EXPECT_U64(vmem_kernel_allowed(100 * MiB - 1, 60 * MiB, 4 * MiB, 32),
+	/* A kernel zone step: 100 MiB available, 60 MiB floor, 4 MiB units. */
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 0, 4 * MiB, 32), 10);
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 0, 4 * MiB, 7), 7);
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB - 1, 60 * MiB, 0, 4 * MiB, 32),
 		   9);
 	/* A whole memory block does not fit; a sub block does. */
-	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 128 * MiB, 1), 0);
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 0, 128 * MiB, 1), 0);
 }
 END_TEST
 
-START_TEST(kernel_allowed_is_nothing_at_or_below_the_kernel_floor)
+/*
+ * A step from ZONE_MOVABLE costs the kernel zones only what its free memory
+ * cannot take: a 1 GiB big block goes when ZONE_MOVABLE has 1 GiB free
+ * besides, however little the kernel zones have above their floor (run G:
+ * 791 MiB available and a 127 MiB floor held every 1 GiB big block back).
+ */
+START_TEST(kernel_allowed_counts_what_zone_movable_takes)
 {
-	EXPECT_U64(vmem_kernel_allowed(60 * MiB, 60 * MiB, 4 * MiB, 32), 0);
-	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 4 * MiB, 32), 0);
-	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 60 * MiB, 0, 32), 0);
+	EXPECT_U64(vmem_kernel_allowed(791 * MiB, 127 * MiB, 0, 1024 * MiB, 1),
+		   0);
+	EXPECT_U64(vmem_kernel_allowed(791 * MiB, 127 * MiB, 1024 * MiB,
+				       1024 * MiB, 1), 1);
+	EXPECT_U64(vmem_kernel_allowed(791 * MiB, 127 * MiB, 400 * MiB,
+				       1024 * MiB, 1), 1);
+	EXPECT_U64(vmem_kernel_allowed(791 * MiB, 127 * MiB, 300 * MiB,
+				       1024 * MiB, 1), 0);
+	/* Sub blocks: 40 MiB of budget and 20 MiB free take 15. */
+	EXPECT_U64(vmem_kernel_allowed(100 * MiB, 60 * MiB, 20 * MiB, 4 * MiB,
+				       32), 15);
+}
+END_TEST
+
+START_TEST(kernel_allowed_is_nothing_below_the_kernel_floor)
+{
+	EXPECT_U64(vmem_kernel_allowed(60 * MiB, 60 * MiB, 0, 4 * MiB, 32), 0);
+	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 0, 4 * MiB, 32), 0);
+	/* Below it, not even a step ZONE_MOVABLE could take. */
+	EXPECT_U64(vmem_kernel_allowed(59 * MiB, 60 * MiB, 1024 * MiB, 4 * MiB,
+				       32), 0);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 60 * MiB, 0, 0, 32), 0);
 }
 END_TEST
 
 /* safety_floor_mb=0 turns the floor off, the kernel zones' share too. */
 START_TEST(kernel_allowed_without_a_floor_is_all)
 {
-	EXPECT_U64(vmem_kernel_allowed(0, 0, 128 * MiB, 3), 3);
-	EXPECT_U64(vmem_kernel_allowed(0, vmem_kernel_floor(0), 4 * MiB, 32),
+	EXPECT_U64(vmem_kernel_allowed(0, 0, 0, 128 * MiB, 3), 3);
+	EXPECT_U64(vmem_kernel_allowed(0, vmem_kernel_floor(0), 0, 4 * MiB, 32),
 		   32);
 }
 END_TEST
 
 START_TEST(kernel_allowed_does_not_overflow)
 {
-	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 1, U64_MAX_), U64_MAX_ - 1);
-	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 4096, 5), 5);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 0, 1, U64_MAX_),
+		   U64_MAX_ - 1);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, U64_MAX_, 1, 7), 7);
+	EXPECT_U64(vmem_kernel_allowed(2, 1, U64_MAX_, 4096, 5), 5);
+	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 1, 4096, 4096, 5), 5);
 }
 END_TEST
 
@@ -512,7 +540,8 @@ Suite *vt_floor_suite(void)
 	tc = vt_tcase("kernel_zones");
 	tcase_add_test(tc, kernel_floor_is_a_quarter_of_the_floor);
 	tcase_add_test(tc, kernel_allowed_down_to_exactly_the_kernel_floor);
-	tcase_add_test(tc, kernel_allowed_is_nothing_at_or_below_the_kernel_floor);
+	tcase_add_test(tc, kernel_allowed_counts_what_zone_movable_takes);
+	tcase_add_test(tc, kernel_allowed_is_nothing_below_the_kernel_floor);
 	tcase_add_test(tc, kernel_allowed_without_a_floor_is_all);
 	tcase_add_test(tc, kernel_allowed_does_not_overflow);
 	suite_add_tcase(s, tc);
