@@ -397,6 +397,21 @@ def summarize(rows):
     return out, table
 
 
+def bar_chart(path, size, title, ylabel, boxwidth, plot, extra=''):
+    """Draw a bar chart into path (PNG) with gnuplot; `plot` is the plot
+    command's arguments, `extra` more settings."""
+    gnuplot(f'''
+set terminal pngcairo size {size} font ",10"
+set output "{path}"
+set title "{title}"
+set style fill solid 0.8 border -1
+set boxwidth {boxwidth}
+set yrange [0:*]
+set ylabel "{ylabel}"
+{extra}plot {plot}
+''')
+
+
 def gnuplot(script):
     """Draw with gnuplot; a missing or failing gnuplot costs the chart
     only."""
@@ -416,22 +431,14 @@ def chart(table, path):
             if ratio is not None:
                 f.write(f'"{m}" {ratio:.4f} '
                         f'{1 if m in LOWER_IS_BETTER else 2}\n')
-    script = f'''
-set terminal pngcairo size 1000,520 font ",10"
-set output "{path}"
-set title "virtio-mem: ours / stock (median of runs; TCG)"
-set style fill solid 0.8 border -1
-set boxwidth 0.6
-set yrange [0:*]
-set xtics rotate by -25 noenhanced
-set ylabel "ratio ours/stock"
+    bar_chart(path, '1000,520', 'virtio-mem: ours / stock (median of runs; TCG)',
+              'ratio ours/stock', 0.6, f'''"{data}" using 0:($3==1?$2:1/0):xtic(1) with boxes lc rgb "#3070b0" title "time/memory (lower is better)", \\
+     "" using 0:($3==2?$2:1/0) with boxes lc rgb "#40a040" title "rate/size (higher is better)", \\
+     "" using 0:2:(sprintf("%.2f",$2)) with labels offset 0,0.8 notitle''',
+              extra='''set xtics rotate by -25 noenhanced
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
 set key top left
-plot "{data}" using 0:($3==1?$2:1/0):xtic(1) with boxes lc rgb "#3070b0" title "time/memory (lower is better)", \\
-     "" using 0:($3==2?$2:1/0) with boxes lc rgb "#40a040" title "rate/size (higher is better)", \\
-     "" using 0:2:(sprintf("%.2f",$2)) with labels offset 0,0.8 notitle
-'''
-    gnuplot(script)
+''')
 
 
 def starve_chart(rows, path):
@@ -455,18 +462,10 @@ def starve_chart(rows, path):
                      f'{", data lost" if not v["starve_data_ok"] else ""}')
             f.write(f'"{d}" {v["starve_min_available_mib"]:.1f} '
                     f'"{label}"\n')
-    script = f'''
-set terminal pngcairo size 800,420 font ",10"
-set output "{path}"
-set title "host asks for 0 while the guest holds 2.5 of its 4 GiB: lowest MemAvailable"
-set style fill solid 0.8 border -1
-set boxwidth 0.5
-set yrange [0:*]
-set ylabel "lowest MemAvailable (MiB)"
-plot "{data}" using 0:2:xtic(1) with boxes lc rgb "#3070b0" notitle, \\
-     "" using 0:2:3 with labels offset 0,0.8 notitle
-'''
-    gnuplot(script)
+    bar_chart(path, '800,420', 'host asks for 0 while the guest holds 2.5 of '
+              'its 4 GiB: lowest MemAvailable', 'lowest MemAvailable (MiB)',
+              0.5, f'''"{data}" using 0:2:xtic(1) with boxes lc rgb "#3070b0" notitle, \\
+     "" using 0:2:3 with labels offset 0,0.8 notitle''')
 
 
 def read_rows(out):
