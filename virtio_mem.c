@@ -1170,11 +1170,12 @@ static void vmem_stalls_sample(struct vmem_stalls *s)
  * Memory kernel allocations can still get: si_mem_available()'s estimate
  * (free pages above the high watermark, plus half the file LRU or all of it
  * but the low watermark) over the zones below ZONE_MOVABLE. Reclaimable slab
- * is counted per node, not per zone, and left out.
+ * is counted per node, not per zone, and left out. *@total (if given): the
+ * memory those zones manage.
  */
-static u64 vmem_kernel_available(void)
+static u64 vmem_kernel_available(u64 *total)
 {
-	unsigned long pages = 0;
+	unsigned long pages = 0, managed = 0;
 	int nid, i;
 
 	for_each_online_node(nid) {
@@ -1186,6 +1187,7 @@ static u64 vmem_kernel_available(void)
 
 			if (!populated_zone(zone))
 				continue;
+			managed += zone_managed_pages(zone);
 			free = zone_page_state(zone, NR_FREE_PAGES);
 			wmark = high_wmark_pages(zone);
 			file = zone_page_state(zone, NR_ZONE_ACTIVE_FILE) +
@@ -1195,6 +1197,8 @@ static u64 vmem_kernel_available(void)
 			pages += file - min(file / 2, low_wmark_pages(zone));
 		}
 	}
+	if (total)
+		*total = PFN_PHYS(managed);
 	return PFN_PHYS(pages);
 }
 
@@ -1242,7 +1246,8 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 {
 	const int floor_mb = READ_ONCE(safety_floor_mb);
 	const u64 total = PFN_PHYS(totalram_pages());
-	u64 avail, kavail, kfloor, mfree, others, stalls, allowed = 0, kallowed;
+	u64 avail, kavail, ktotal, kfloor, mfree, others, stalls, kallowed;
+	u64 allowed = 0;
 	struct vmem_stalls now;
 	const char *decision;
 	long pages;
@@ -1252,8 +1257,8 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 	vmem_stalls_sample(&now);
 	pages = si_mem_available();
 	avail = pages > 0 ? PFN_PHYS(pages) : 0;
-	kavail = vmem_kernel_available();
-	kfloor = vmem_kernel_floor(vmem_floor_bytes(floor_mb, total));
+	kavail = vmem_kernel_available(&ktotal);
+	kfloor = vmem_kernel_floor(vmem_floor_bytes(floor_mb, total), ktotal);
 	mfree = movable ? vmem_movable_free() : 0;
 	/* Steps of other devices that were approved may not show yet. */
 	others = atomic64_read(&vmem_guard_reserved);
@@ -2388,7 +2393,7 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	struct vmem *vm = m->private;
 	struct vmem_stalls stalls;
 	long pages;
-	u64 total;
+	u64 total, kavail, ktotal;
 	int t, r;
 
 	mutex_lock(&vm->hotplug_lock);
@@ -2420,10 +2425,11 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
 	seq_printf(m, "safety_floor %llu\n",
 		   vmem_floor_bytes(READ_ONCE(safety_floor_mb), total));
-	seq_printf(m, "kernel_available %llu\n", vmem_kernel_available());
+	kavail = vmem_kernel_available(&ktotal);
+	seq_printf(m, "kernel_available %llu\n", kavail);
 	seq_printf(m, "kernel_floor %llu\n",
 		   vmem_kernel_floor(vmem_floor_bytes(READ_ONCE(safety_floor_mb),
-						      total)));
+						      total), ktotal));
 	seq_printf(m, "floor_stops %lld\n",
 		   (long long)atomic64_read(&vm->floor_stops));
 	seq_printf(m, "floor_shrunk_steps %lld\n",

@@ -883,19 +883,27 @@ static inline u64 vmem_floor_allowed(u64 avail, u64 total, int floor_mb,
  * guest can keep the floor in MemAvailable, all of it page cache in
  * ZONE_MOVABLE, while fork() finds nothing (seen under KASAN, where boot
  * memory also holds the shadow). So those zones keep a quarter of the floor
- * of their own, above their high watermarks.
+ * of their own, above their high watermarks; but never more than an eighth
+ * of their own size, or a small boot memory with a large device (memmap on
+ * memory) could never give anything back (run H: 360 MiB available in the
+ * kernel zones of a guest with 32 GiB plugged, whose floor is 1.5 GiB).
  */
 #define VMEM_KERNEL_FLOOR_SHARE	4
+#define VMEM_KERNEL_FLOOR_OF_ZONES	8
 
 /**
  * vmem_kernel_floor() - what the kernel zones must keep available
  * @floor: the guest's safety floor, bytes (0: no floor)
+ * @kernel_total: the memory the kernel zones manage, bytes
  *
  * Return: the kernel zones' floor in bytes, 0 when there is no floor.
  */
-static inline u64 vmem_kernel_floor(u64 floor)
+static inline u64 vmem_kernel_floor(u64 floor, u64 kernel_total)
 {
-	return floor / VMEM_KERNEL_FLOOR_SHARE;
+	u64 share = floor / VMEM_KERNEL_FLOOR_SHARE;
+	u64 cap = kernel_total / VMEM_KERNEL_FLOOR_OF_ZONES;
+
+	return share < cap ? share : cap;
 }
 
 /**
@@ -912,25 +920,29 @@ static inline u64 vmem_kernel_floor(u64 floor)
  * free to take that data, and the rest is migrated into the kernel zones:
  * s - @movable_free, whatever f is. A step from a kernel zone costs them
  * all of it. Clean page cache is counted as data: the cost is an upper
- * bound, measured again before each step.
+ * bound, measured again before each step. A step that costs them nothing
+ * is allowed even when they are below their floor already: it cannot make
+ * that worse.
  *
- * Return: the largest n <= @want with
- * @kavail - max(0, n * @unit - @movable_free) >= @kfloor.
+ * Return: the largest n <= @want whose cost c = max(0, n * @unit -
+ * @movable_free) is 0 or keeps @kavail - c >= @kfloor.
  */
 static inline u64 vmem_kernel_allowed(u64 kavail, u64 kfloor, u64 movable_free,
 				      u64 unit, u64 want)
 {
-	u64 budget, n;
+	u64 room = movable_free, n;
 
 	if (!kfloor)
 		return want;
-	if (!unit || kavail < kfloor)
+	if (!unit)
 		return 0;
-	budget = kavail - kfloor;
-	/* Saturate: more than any want is as good as infinite. */
-	if (movable_free > ~0ULL - budget)
-		return want;
-	n = (budget + movable_free) / unit;
+	if (kavail > kfloor) {
+		/* Saturate: more than any want is as good as infinite. */
+		if (movable_free > ~0ULL - (kavail - kfloor))
+			return want;
+		room += kavail - kfloor;
+	}
+	n = room / unit;
 	return n < want ? n : want;
 }
 

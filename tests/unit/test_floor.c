@@ -432,10 +432,26 @@ END_TEST
 
 START_TEST(kernel_floor_is_a_quarter_of_the_floor)
 {
-	EXPECT_U64(vmem_kernel_floor(0), 0);
-	EXPECT_U64(vmem_kernel_floor(360 * MiB), 90 * MiB);
-	EXPECT_U64(vmem_kernel_floor(vmem_floor_auto(1 * GiB)),
+	EXPECT_U64(vmem_kernel_floor(0, 1 * GiB), 0);
+	EXPECT_U64(vmem_kernel_floor(360 * MiB, 1 * GiB), 90 * MiB);
+	EXPECT_U64(vmem_kernel_floor(vmem_floor_auto(1 * GiB), 1 * GiB),
 		   vmem_floor_auto(1 * GiB) / 4);
+}
+END_TEST
+
+/*
+ * ... but at most an eighth of the kernel zones: run H's small guest (a
+ * 400 MiB boot memory, 32 GiB plugged, floor 1.5 GiB) kept 360 MiB there
+ * and a quarter of its floor would have held every unplug back.
+ */
+START_TEST(kernel_floor_at_most_an_eighth_of_the_kernel_zones)
+{
+	u64 floor = vmem_floor_auto(32 * GiB + 400 * MiB);
+
+	EXPECT_U64(vmem_kernel_floor(floor, 400 * MiB), 50 * MiB);
+	EXPECT_U64(vmem_kernel_floor(floor, 0), 0);
+	/* Run F's KASAN guest: 786 MiB of kernel zones, floor 345 MiB. */
+	EXPECT_U64(vmem_kernel_floor(345 * MiB, 786 * MiB), 345 * MiB / 4);
 }
 END_TEST
 
@@ -477,10 +493,18 @@ START_TEST(kernel_allowed_is_nothing_below_the_kernel_floor)
 {
 	EXPECT_U64(vmem_kernel_allowed(60 * MiB, 60 * MiB, 0, 4 * MiB, 32), 0);
 	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 0, 4 * MiB, 32), 0);
-	/* Below it, not even a step ZONE_MOVABLE could take. */
-	EXPECT_U64(vmem_kernel_allowed(59 * MiB, 60 * MiB, 1024 * MiB, 4 * MiB,
-				       32), 0);
 	EXPECT_U64(vmem_kernel_allowed(U64_MAX_, 60 * MiB, 0, 0, 32), 0);
+}
+END_TEST
+
+/* Below it, what ZONE_MOVABLE takes whole still goes: it costs nothing. */
+START_TEST(kernel_allowed_below_the_floor_what_costs_nothing)
+{
+	EXPECT_U64(vmem_kernel_allowed(59 * MiB, 60 * MiB, 20 * MiB, 4 * MiB,
+				       32), 5);
+	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 1024 * MiB, 4 * MiB, 32),
+		   32);
+	EXPECT_U64(vmem_kernel_allowed(0, 60 * MiB, 3 * MiB, 4 * MiB, 32), 0);
 }
 END_TEST
 
@@ -488,8 +512,8 @@ END_TEST
 START_TEST(kernel_allowed_without_a_floor_is_all)
 {
 	EXPECT_U64(vmem_kernel_allowed(0, 0, 0, 128 * MiB, 3), 3);
-	EXPECT_U64(vmem_kernel_allowed(0, vmem_kernel_floor(0), 0, 4 * MiB, 32),
-		   32);
+	EXPECT_U64(vmem_kernel_allowed(0, vmem_kernel_floor(0, 1 * GiB), 0,
+				       4 * MiB, 32), 32);
 }
 END_TEST
 
@@ -539,9 +563,11 @@ Suite *vt_floor_suite(void)
 
 	tc = vt_tcase("kernel_zones");
 	tcase_add_test(tc, kernel_floor_is_a_quarter_of_the_floor);
+	tcase_add_test(tc, kernel_floor_at_most_an_eighth_of_the_kernel_zones);
 	tcase_add_test(tc, kernel_allowed_down_to_exactly_the_kernel_floor);
 	tcase_add_test(tc, kernel_allowed_counts_what_zone_movable_takes);
 	tcase_add_test(tc, kernel_allowed_is_nothing_below_the_kernel_floor);
+	tcase_add_test(tc, kernel_allowed_below_the_floor_what_costs_nothing);
 	tcase_add_test(tc, kernel_allowed_without_a_floor_is_all);
 	tcase_add_test(tc, kernel_allowed_does_not_overflow);
 	suite_add_tcase(s, tc);
