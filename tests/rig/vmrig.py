@@ -188,6 +188,15 @@ DMESG_BAD = [r'WARNING:', r'BUG:', r'Oops', r'Call Trace',
 # logs of this kernel under QEMU 7.2 TCG have none today; add entries here
 # (or pass `allowed=` to assert_dmesg_clean) only with a reason.
 DMESG_ALLOWED = []
+# Whole reports (from the line that matches to the end of its stack dump,
+# "</TASK>") that core mm prints for a condition it handles itself, each
+# with its reason.
+BENIGN_REPORTS = [
+    (r': vmemmap alloc failure: order:9,',
+     'no 2 MiB block for a hot-added memmap in fragmented boot memory: core '
+     'mm warns once and maps the memmap with base pages (seen under KASAN '
+     'after the page cache stories)'),
+]
 
 log = logging.getLogger('vmrig')
 
@@ -1298,6 +1307,7 @@ class Guest:
         allow = list(DMESG_ALLOWED) + list(allowed)
         fresh = drop_warning_reports(self.new_dmesg(), allowed_warnings,
                                      self.name)
+        fresh = drop_benign_reports(fresh, self.name)
         bad = [line for line in fresh
                if any(re.search(p, line) for p in DMESG_BAD)
                and not any(re.search(p, line) for p, _ in allow)]
@@ -1528,6 +1538,24 @@ def drop_warning_reports(lines, allowed_warnings, name='guest'):
                 continue
         out.append(lines[i])
         i += 1
+    return out
+
+
+def drop_benign_reports(lines, name='guest'):
+    """Kernel log lines without the reports BENIGN_REPORTS lets through."""
+    out, i = [], 0
+    while i < len(lines):
+        why = next((reason for rx, reason in BENIGN_REPORTS
+                    if re.search(rx, lines[i])), None)
+        end = next((j for j in range(i, min(len(lines), i + 80))
+                    if '</TASK>' in lines[j]), None) if why else None
+        if end is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        log.info('%s: kernel report let through (%s): %s', name, why,
+                 lines[i])
+        i = end + 1
     return out
 
 
