@@ -571,7 +571,7 @@ static int vmem_request_sbs_head(struct vmem *vm, u16 type, u64 mb_id,
 	return rc;
 }
 
-/* As vmem_request_sbs_head(), for callers that change one sub block only. */
+/* As vmem_request_sbs_head(), for a PLUG (undone whole) or a one-request UNPLUG. */
 static int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id,
 			    unsigned int first, unsigned int count)
 {
@@ -1166,6 +1166,15 @@ static void vmem_stalls_sample(struct vmem_stalls *s)
 #endif
 }
 
+/* Free pages of @zone above its high watermark. */
+static unsigned long vmem_zone_free(struct zone *zone)
+{
+	unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
+	unsigned long wmark = high_wmark_pages(zone);
+
+	return free > wmark ? free - wmark : 0;
+}
+
 /*
  * Memory kernel allocations can still get: si_mem_available()'s estimate
  * (free pages above the high watermark, plus half the file LRU or all of it
@@ -1183,17 +1192,14 @@ static u64 vmem_kernel_available(u64 *total)
 
 		for (i = 0; i < ZONE_MOVABLE; i++) {
 			struct zone *zone = &pgdat->node_zones[i];
-			unsigned long free, file, wmark;
+			unsigned long file;
 
 			if (!populated_zone(zone))
 				continue;
 			managed += zone_managed_pages(zone);
-			free = zone_page_state(zone, NR_FREE_PAGES);
-			wmark = high_wmark_pages(zone);
 			file = zone_page_state(zone, NR_ZONE_ACTIVE_FILE) +
 			       zone_page_state(zone, NR_ZONE_INACTIVE_FILE);
-			if (free > wmark)
-				pages += free - wmark;
+			pages += vmem_zone_free(zone);
 			pages += file - min(file / 2, low_wmark_pages(zone));
 		}
 	}
@@ -1205,18 +1211,14 @@ static u64 vmem_kernel_available(u64 *total)
 /* Free memory of ZONE_MOVABLE above its high watermarks. */
 static u64 vmem_movable_free(void)
 {
-	unsigned long pages = 0, free, wmark;
+	unsigned long pages = 0;
 	int nid;
 
 	for_each_online_node(nid) {
 		struct zone *zone = &NODE_DATA(nid)->node_zones[ZONE_MOVABLE];
 
-		if (!populated_zone(zone))
-			continue;
-		free = zone_page_state(zone, NR_FREE_PAGES);
-		wmark = high_wmark_pages(zone);
-		if (free > wmark)
-			pages += free - wmark;
+		if (populated_zone(zone))
+			pages += vmem_zone_free(zone);
 	}
 	return PFN_PHYS(pages);
 }
@@ -1246,6 +1248,7 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 {
 	const int floor_mb = READ_ONCE(safety_floor_mb);
 	const u64 total = PFN_PHYS(totalram_pages());
+	const u64 floor = vmem_floor_bytes(floor_mb, total);
 	u64 avail, kavail, ktotal, kfloor, mfree, others, stalls, kallowed;
 	u64 allowed = 0;
 	struct vmem_stalls now;
@@ -1258,7 +1261,7 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 	pages = si_mem_available();
 	avail = pages > 0 ? PFN_PHYS(pages) : 0;
 	kavail = vmem_kernel_available(&ktotal);
-	kfloor = vmem_kernel_floor(vmem_floor_bytes(floor_mb, total), ktotal);
+	kfloor = vmem_kernel_floor(floor, ktotal);
 	mfree = movable ? vmem_movable_free() : 0;
 	/* Steps of other devices that were approved may not show yet. */
 	others = atomic64_read(&vmem_guard_reserved);
@@ -1284,11 +1287,11 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 	}
 	vm->stalls_seen = now;
 	WRITE_ONCE(vm->guard_avail, avail);
-	WRITE_ONCE(vm->guard_floor, vmem_floor_bytes(floor_mb, total));
+	WRITE_ONCE(vm->guard_floor, floor);
 	WRITE_ONCE(vm->guard_kernel_avail, kavail);
 	WRITE_ONCE(vm->guard_kernel_floor, kfloor);
 	trace_vmem_guard(dev_name(&vm->vdev->dev), *nb * unit, allowed * unit,
-			 avail, total, vm->guard_floor, stalls, decision,
+			 avail, total, floor, stalls, decision,
 			 kavail, kfloor, mfree);
 	vm->guard_held = allowed * unit;
 	atomic64_add(vm->guard_held, &vmem_guard_reserved);
@@ -2393,7 +2396,7 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	struct vmem *vm = m->private;
 	struct vmem_stalls stalls;
 	long pages;
-	u64 total, kavail, ktotal;
+	u64 total, floor, kavail, ktotal;
 	int t, r;
 
 	mutex_lock(&vm->hotplug_lock);
@@ -2423,13 +2426,11 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	pages = si_mem_available();
 	total = PFN_PHYS(totalram_pages());
 	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
-	seq_printf(m, "safety_floor %llu\n",
-		   vmem_floor_bytes(READ_ONCE(safety_floor_mb), total));
+	floor = vmem_floor_bytes(READ_ONCE(safety_floor_mb), total);
+	seq_printf(m, "safety_floor %llu\n", floor);
 	kavail = vmem_kernel_available(&ktotal);
 	seq_printf(m, "kernel_available %llu\n", kavail);
-	seq_printf(m, "kernel_floor %llu\n",
-		   vmem_kernel_floor(vmem_floor_bytes(READ_ONCE(safety_floor_mb),
-						      total), ktotal));
+	seq_printf(m, "kernel_floor %llu\n", vmem_kernel_floor(floor, ktotal));
 	seq_printf(m, "floor_stops %lld\n",
 		   (long long)atomic64_read(&vm->floor_stops));
 	seq_printf(m, "floor_shrunk_steps %lld\n",
