@@ -176,3 +176,20 @@ def test_dmesg_check_catches_warnings_and_honours_allowed_ones(boot_guest):
 
     g.sh('echo "<3>virtio_mem virtio0: vmrig-test error" > /dev/kmsg')
     g.assert_dmesg_clean(allowed=[(r'vmrig-test', 'injected by this test')])
+
+    # A report BENIGN_REPORTS names goes through whole, to its "</TASK>";
+    # the same stack dump after any other line does not.
+    report = ['<4>kworker/0:1: vmemmap alloc failure: order:9, mode:0x4cc0',
+              '<4>Call Trace:', '<4> <TASK>', '<4> dump_stack_lvl+0x51/0x66',
+              '<4> </TASK>']
+    g.sh('; '.join(f'echo "{line}" > /dev/kmsg' for line in report))
+    g.assert_dmesg_clean()
+    g.sh('; '.join(f'echo "{line}" > /dev/kmsg'
+                   for line in ['<4>vmrig-test: something else'] +
+                   report[1:]))
+    try:
+        g.assert_dmesg_clean()
+    except vmrig.RigError as err:
+        assert 'Call Trace' in str(err)
+    else:
+        raise AssertionError('a Call Trace went unnoticed')
