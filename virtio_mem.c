@@ -431,26 +431,14 @@ static DEFINE_MUTEX(vmem_devices_lock);
 static const char vmem_res_name[] = "System RAM (virtio_mem)";
 
 /*
- * Internal results, one meaning each; vmem_retry_policy() turns them into
- * what the worker does next.
+ * Internal results are the VMEM_* errnos of vmem_logic.h, one meaning
+ * each; vmem_result_from_errno() and vmem_result_action() there turn them
+ * into what the worker does next (vmem_retry_policy()).
  */
-#define VMEM_RESTART	(-ECANCELED)	/* config changed: start over */
-#define VMEM_DEV_BUSY	(-EAGAIN)	/* the device answered BUSY */
-#define VMEM_MEM_BUSY	(-EBUSY)	/* guest memory could not be taken */
-#define VMEM_NO_SPACE	(-ENOSPC)	/* usable region exhausted */
-#define VMEM_NACK	(-EPERM)	/* the device refused a plug */
-#define VMEM_ONLINE_FAILED (-ENODATA)	/* added memory could not be onlined */
-#define VMEM_REMOVE_FAILED (-ENOTEMPTY)	/* unplugged memory still added */
-#define VMEM_FLOOR	(-EDQUOT)	/* a step would go below the floor */
-#define VMEM_PRESSURE	(-ETIME)	/* the rest of the guest stalled */
 
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
 /* ---------------------------------------------------------------------- */
-
-static const char * const vmem_req_names[] = {
-	"PLUG", "UNPLUG", "UNPLUG_ALL", "STATE",
-};
 
 static void vmem_vq_done(struct virtqueue *vq)
 {
@@ -1965,9 +1953,9 @@ static int vmem_run(struct vmem *vm)
 	return rc ?: removal;
 }
 
-static const char vmem_reason_floor[] = "guest needs the memory";
-static const char vmem_reason_pressure[] =
-	"guest needs the memory: under memory pressure";
+/* The two reasons the shortfall adds numbers to, from the result table. */
+#define vmem_reason_floor	(vmem_result_rules[VMEM_RES_FLOOR].reason)
+#define vmem_reason_pressure	(vmem_result_rules[VMEM_RES_PRESSURE].reason)
 
 /* The shortfall reason, with the numbers behind it when the guest needs memory. */
 static void vmem_shortfall_reason_format(struct vmem *vm, char *buf,
@@ -2023,12 +2011,13 @@ static void vmem_schedule(struct vmem *vm, unsigned long delay)
 /* The one place that turns a result into what happens next. */
 static void vmem_retry_policy(struct vmem *vm, int rc)
 {
-	const char *reason = NULL;
+	const enum vmem_result res = vmem_result_from_errno(rc);
+	const char *reason;
 
-	if (rc != VMEM_PRESSURE)
+	if (res != VMEM_RES_PRESSURE)
 		vm->pressure_backoff_ms = 0;
-	switch (rc) {
-	case 0:
+	switch (vmem_result_action(res, &reason)) {
+	case VMEM_ACT_DONE:
 		vm->retry_ms = 0;
 		vmem_set_shortfall(vm, NULL);
 		/* Plugging is in whole units: say so when that falls short. */
@@ -2045,54 +2034,38 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 				 vm->cfg.requested_size >> 20);
 		}
 		return;
-	case VMEM_RESTART:
+	case VMEM_ACT_RESTART:
 		vmem_schedule(vm, 0);
 		return;
-	case VMEM_NO_SPACE:
-		vmem_set_shortfall(vm, "usable region exhausted");
+	case VMEM_ACT_WAIT_CONFIG:
+		vmem_set_shortfall(vm, reason);
 		return;
-	case VMEM_NACK:
-		/* The requested size shrank under us; a config change follows. */
-		vmem_set_shortfall(vm, "device refused plug");
-		return;
-	case VMEM_FLOOR:
+	case VMEM_ACT_GUEST_NEEDS:
 		/*
 		 * Not a failure: the guest needs the memory. Look again soon,
-		 * so the unplug goes on by itself once memory frees up.
+		 * so the unplug goes on by itself once memory frees up; after
+		 * pressure, wait longer each time it comes back.
 		 */
-		vmem_set_shortfall(vm, vmem_reason_floor);
-		atomic64_inc(&vm->floor_stops);
-		vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
-		return;
-	case VMEM_PRESSURE:
+		vmem_set_shortfall(vm, reason);
+		if (res == VMEM_RES_FLOOR) {
+			atomic64_inc(&vm->floor_stops);
+			vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
+			return;
+		}
 		vm->pressure_backoff_ms = vmem_backoff_next(vm->pressure_backoff_ms,
 							    VMEM_FLOOR_RETRY_MS,
 							    VMEM_PRESSURE_RETRY_MAX_MS);
-		vmem_set_shortfall(vm, vmem_reason_pressure);
 		atomic64_inc(&vm->pressure_stops);
 		vmem_schedule(vm, msecs_to_jiffies(vm->pressure_backoff_ms));
 		return;
-	case VMEM_DEV_BUSY:
-		reason = "device busy, retrying";
-		break;
-	case VMEM_MEM_BUSY:
-		reason = "memory in use, retrying";
-		break;
-	case -ENOMEM:
-		reason = "out of guest memory, retrying";
-		break;
-	case VMEM_ONLINE_FAILED:
-		reason = "onlining added memory failed, retrying";
-		break;
-	case VMEM_REMOVE_FAILED:
-		reason = "removing unplugged memory failed, retrying";
-		break;
-	default:
+	case VMEM_ACT_STOP:
 		WRITE_ONCE(vm->broken, true);
-		vmem_set_shortfall(vm, "device stopped after an error");
+		vmem_set_shortfall(vm, reason);
 		WRITE_ONCE(vm->last_error, rc);
-		WRITE_ONCE(vm->last_error_reason, "device stopped after an error");
+		WRITE_ONCE(vm->last_error_reason, reason);
 		return;
+	case VMEM_ACT_BACK_OFF:
+		break;
 	}
 	vmem_set_shortfall(vm, reason);
 	WRITE_ONCE(vm->last_error, rc);
@@ -2686,6 +2659,7 @@ out_free:
 static bool vmem_empty_device(struct vmem *vm)
 {
 	unsigned int delay_ms = 100;
+	const char *reason;
 	int try, rc = 0;
 	/* Here too the floor holds: memory the guest needs stays plugged. */
 	int slot = vmem_own_begin();
@@ -2699,8 +2673,8 @@ static bool vmem_empty_device(struct vmem *vm)
 		else if (vm->blocks.plugged_sbs)
 			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs);
 		rc = vmem_remove_empty_units(vm) ?: rc;
-		if (!rc || (rc != VMEM_MEM_BUSY && rc != VMEM_DEV_BUSY &&
-			    rc != VMEM_REMOVE_FAILED && rc != -ENOMEM))
+		if (vmem_result_action(vmem_result_from_errno(rc), &reason) !=
+		    VMEM_ACT_BACK_OFF)
 			break;
 		msleep(delay_ms);
 		delay_ms *= 2;
