@@ -235,6 +235,20 @@ MODULE_PARM_DESC(pressure_stalls,
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
 
+/*
+ * Lock order, outermost first (the one place it is written down):
+ *
+ *   core mm's device_hotplug_lock and mem_hotplug_lock (the memory notifier
+ *   and the online-page callback are called with them held)
+ *     vmem_devices_lock (the online-page callback)
+ *       vmem->hotplug_lock (vmem_lock_blocks() / vmem_unlock_blocks(), or
+ *       plain mutex_lock() in the notifier and the callback)
+ *         vmem->req_lock (one request in flight)
+ *
+ * vmem->stop_lock is a leaf. Never call into memory hotplug (add, offline,
+ * remove) with hotplug_lock held: the notifier takes it.
+ */
+
 /**
  * struct vmem - one virtio-mem device
  * @vdev: the virtio device
@@ -418,6 +432,7 @@ static const char * const vmem_mb_state_names[] = {
 static void vmem_set_mb_state(struct vmem *vm, u64 mb_id,
 			      enum vmem_mb_state state)
 {
+	lockdep_assert_held(&vm->hotplug_lock);
 	vmem_mb_set_state(&vm->blocks, mb_id, state);
 	trace_vmem_mb_state(dev_name(&vm->vdev->dev), mb_id,
 			    vmem_mb_state_names[state]);
@@ -771,6 +786,12 @@ static void vmem_lock_blocks(struct vmem *vm)
 	}
 }
 
+/* Release what vmem_lock_blocks() took. */
+static void vmem_unlock_blocks(struct vmem *vm)
+{
+	mutex_unlock(&vm->hotplug_lock);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Memory notifier                                                        */
 /* ---------------------------------------------------------------------- */
@@ -880,7 +901,7 @@ static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
 		if (vmem_mb_is_online(mb))
 			vmem_pages_give_to_buddy(pfn, PHYS_PFN((u64)count * vm->geo.sb_size));
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return rc;
 }
 
@@ -901,7 +922,7 @@ static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 			vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 		count -= n;
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 }
 
 /*
@@ -915,7 +936,7 @@ static void vmem_sbm_pin_memmap(struct vmem *vm, u64 mb_id)
 
 	vmem_lock_blocks(vm);
 	vmem_mb_get(&vm->blocks, mb_id)->pinned = vmem_sb_mask(0, n);
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 }
 
 /*
@@ -1402,7 +1423,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 	vmem_lock_blocks(vm);
 	vmem_set_mb_state(vm, mb_id, VMEM_MB_UNUSED);
 	mb->pinned = 0;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return vmem_sbm_unplug_leftovers(vm);
 }
 
@@ -1421,6 +1442,7 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	unsigned int head;
 	int rc;
 
+	lockdep_assert_held(&vm->hotplug_lock);
 	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
 				GFP_KERNEL | __GFP_NOWARN);
 	atomic64_add(ktime_get_ns() - start, &vm->ns_take);
@@ -1545,7 +1567,7 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	pinned = hweight64(mb->pinned);
 	memmap_only = !rc && mb->pinned && !vmem_mb_unpluggable(mb) &&
 		      *nb_sbs >= pinned;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	if (memmap_only) {
 		rc = vmem_remove_unit(vm, mb_id);
 		if (!rc)
@@ -1580,7 +1602,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 		vmem_lock_blocks(vm);
 		vmem_mb_set_plugged(&vm->blocks, mb_id, first, rc ? head : n,
 				    false);
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 	}
 	return rc;
 }
@@ -1610,7 +1632,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 		vmem_set_mb_state(vm, mb_id + i, VMEM_MB_UNUSED);
 		vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return vmem_sbm_unplug_leftovers(vm);
 }
 
@@ -1685,6 +1707,7 @@ static void vmem_bbm_give_back(struct vmem *vm, u64 mb_id, u64 nb_mbs)
 	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
 	u64 i;
 
+	lockdep_assert_held(&vm->hotplug_lock);
 	for (i = 0; i < nb_mbs; i++) {
 		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
 
@@ -1738,12 +1761,12 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 		vmem_bbm_give_back(vm, mb_id + skip + head, i - skip - head);
 		for (i = skip; i < skip + head; i++)
 			vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 		return rc;
 	}
 	for (i = skip; i < nb; i++)
 		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 
 	/* Unplugged for good; a failed removal is retried by the worker. */
 	vmem_remove_unit(vm, mb_id);
@@ -1759,7 +1782,7 @@ static u64 vmem_bbm_online_bytes(struct vmem *vm, u64 mb_id)
 	for (i = 0; i < vm->geo.bb_mbs; i++)
 		if (vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
 			online += vm->geo.mb_size;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return online;
 }
 
@@ -2728,7 +2751,7 @@ static u64 vmem_secure_kept_memory(struct vmem *vm, u64 *unsafe)
 					vmem_page_clear_skippable(pfn_to_page(pfn + p));
 			}
 		}
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 		if (!offline || !holes)
 			continue;
 		/* Offline memory of a unit partly online cannot be removed. */
@@ -2782,7 +2805,7 @@ static void vmem_remove(struct virtio_device *vdev)
 	 */
 	vmem_lock_blocks(vm);
 	vm->closing = true;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 
 	if (!empty) {
 		removed = vmem_secure_kept_memory(vm, &unsafe);
