@@ -9,9 +9,16 @@
  * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
  * and tells the device; a memory block with nothing plugged is removed.
  *
- * This file implements Sub Block Mode: the device block is smaller than a
- * memory block, so a memory block may be partly plugged. The pure logic
- * (config checks, geometry, block state, planning) is in vmem_logic.h.
+ * This file holds, in this order: module parameters; struct vmem and its
+ * locks; the request transport; fake-offline pages, the online-page
+ * callback and the memory notifier; plugging and adding units (both
+ * modes); the safety floor's judgement of unplug steps; bounded offlining;
+ * Sub Block Mode unplug; Big Block Mode; the worker and its retry policy;
+ * sysfs; kdump mode; debugfs; probe, remove and power management. Sub
+ * Block Mode is for device blocks smaller than a memory block (a memory
+ * block may be partly plugged), Big Block Mode for larger ones. The pure
+ * logic (config checks, geometry, block state, planning, the floor, the
+ * result table) is in vmem_logic.h, shared with tests/unit and tests/fuzz.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -1592,7 +1599,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 		u64 mb_id = vm->geo.first_mb_id + i;
 		unsigned int n = hweight64(mb->plugged), first, head;
 
-		if (mb->state != VMEM_MB_UNUSED || !mb->plugged)
+		if (!vmem_mb_is_leftover(mb))
 			continue;
 		/* One run: the memmap's, less a head an earlier try unplugged. */
 		first = __ffs64(mb->plugged);

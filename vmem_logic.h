@@ -439,6 +439,16 @@ static inline u64 vmem_mb_unpluggable(const struct vmem_mb *mb)
 	return mb->plugged & ~mb->pinned;
 }
 
+/*
+ * A leftover: removed from Linux (unused) but with sub blocks still plugged,
+ * the memmap sub blocks whose unplug failed after the removal. Nothing can
+ * be added there until the worker has unplugged them.
+ */
+static inline bool vmem_mb_is_leftover(const struct vmem_mb *mb)
+{
+	return mb->state == VMEM_MB_UNUSED && mb->plugged;
+}
+
 static inline bool vmem_mb_is_online(const struct vmem_mb *mb)
 {
 	return mb->state == VMEM_MB_ONLINE_KERNEL ||
@@ -557,7 +567,8 @@ static inline bool vmem_pick_plug_mb(struct vmem_blocks *b, u64 usable_nb_mb,
 		}
 	}
 	for (i = 0; i < usable_nb_mb; i++) {
-		if (b->mb[i].state == VMEM_MB_UNUSED && !b->mb[i].plugged) {
+		if (b->mb[i].state == VMEM_MB_UNUSED &&
+		    !vmem_mb_is_leftover(&b->mb[i])) {
 			*mb_id = geo->first_mb_id + i;
 			return false;
 		}
