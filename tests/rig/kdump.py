@@ -46,7 +46,6 @@ Use:
     vmcore = reassemble(path, out)   # makedumpfile -R
 """
 
-import gzip
 import hashlib
 import logging
 import os
@@ -145,8 +144,7 @@ def _archive(files, extra=(), dirs=()):
     for name, mode, src in files:
         entries.append((name, stat.S_IFREG | mode, Path(src).read_bytes(),
                         (0, 0)))
-    return gzip.compress(vmrig._newc_archive(entries), compresslevel=6,
-                         mtime=0)
+    return vmrig.gzip_newc(entries)
 
 
 def _cached(kind, files, extra, build):
