@@ -17,6 +17,7 @@ The rig is a package; `import vmrig` gives everything the scenarios use
   kernel     the guest kernel's modules and image, the PVH boot image
   initramfs  the newc writer, the initramfs and its cache, guest programs
   qmp        the QMP client
+  console    a guest's serial console (output, marks, waits, lines sent)
   dmesg      kernel log checks (DMESG_BAD, BENIGN_REPORTS, ...)
   guest      Guest and GuestProcess
 
@@ -45,6 +46,7 @@ from .base import (
     BUSYBOX, CACHE_DIR, HELPERS_DIR, KERNEL_ARGS, KERNEL_RELEASE, KERNEL_ROOT,
     LOG_DIR, QEMU, REPO_DIR, RIG_DIR, TESTS_DIR, RigError, log, prune_cache,
     setup_console_logging, write_atomic)
+from .console import SerialConsole
 from .dmesg import (
     BENIGN_REPORTS, DMESG_ALLOWED, DMESG_BAD, bad_lines, check_clean,
     drop_benign_reports, drop_warning_reports, lines_since)
@@ -65,8 +67,8 @@ __all__ = [
     'BUSYBOX', 'CACHE_DIR', 'HELPERS_DIR', 'KERNEL_ARGS', 'KERNEL_RELEASE',
     'KERNEL_ROOT', 'LOG_DIR', 'QEMU', 'REPO_DIR', 'RIG_DIR', 'TESTS_DIR',
     'RigError', 'log', 'prune_cache', 'setup_console_logging',
-    'write_atomic', 'BENIGN_REPORTS', 'DMESG_ALLOWED', 'DMESG_BAD',
-    'bad_lines', 'check_clean', 'drop_benign_reports',
+    'write_atomic', 'SerialConsole', 'BENIGN_REPORTS', 'DMESG_ALLOWED',
+    'DMESG_BAD', 'bad_lines', 'check_clean', 'drop_benign_reports',
     'drop_warning_reports', 'lines_since', 'DEVICE_ID', 'DEVICE_PATH',
     'GUEST_DRIVER_DIR', 'GUEST_MEMORY_DIR', 'SIZE_EVENT', 'Guest',
     'GuestCommandError', 'GuestProcess', 'device_path', 'vmem_device_args',

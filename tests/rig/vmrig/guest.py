@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .base import KERNEL_ARGS, KERNEL_RELEASE, LOG_DIR, QEMU, RigError, log
+from .console import SerialConsole
 from .dmesg import check_clean, lines_since
 from .initramfs import cached_initramfs
 from .kernel import boot_image, kernel_image
@@ -192,9 +193,7 @@ class Guest:
         self.workdir = None
         self.broken = None      # reason the guest can no longer be trusted
         self.ready = False      # the shell answered
-        self._buf = ''
-        self._buf_cv = threading.Condition()
-        self._eof = False
+        self.console = None
         self._seq = 0
         self._run_lock = threading.Lock()
         self._dmesg_mark = -1.0
@@ -272,7 +271,6 @@ class Guest:
         initrd = cached_initramfs(ko, self.helpers, self.release,
                                   self.extra_modules)
         self.workdir = Path(tempfile.mkdtemp(prefix=f'vmrig-{self.name}-'))
-        self.serial_log = open(self.workdir / 'serial.log', 'w')
         cmd = self.qemu_command(initrd)
         (self.workdir / 'qemu.cmd').write_text(' '.join(cmd) + '\n')
         log.info('%s: booting: boot %s, region %s, block %s, requested %s, '
@@ -284,12 +282,11 @@ class Guest:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=open(self.workdir / 'qemu.stderr', 'w'), bufsize=0,
             preexec_fn=_die_with_parent)
-        self._reader = threading.Thread(target=self._read_serial,
-                                        daemon=True)
-        self._reader.start()
+        self.console = SerialConsole(self.name, self.proc,
+                                     self.workdir / 'serial.log')
         try:
             self.qmp = QMP(self.workdir / 'qmp.sock')
-            self._wait_serial(r'vmrig: ready\n', self.boot_timeout,
+            self.console.wait(r'vmrig: ready\n', self.boot_timeout,
                               'the guest to boot to its shell')
             self.boot_seconds = time.monotonic() - t0
             self.ready = True
@@ -305,8 +302,7 @@ class Guest:
             raise
 
     def _check_module_load(self, start=0):
-        m = re.compile(r'vmrig: insmod virtio_mem rc=(\d+)').search(
-            self._buf, start)
+        m = self.console.search(r'vmrig: insmod virtio_mem rc=(\d+)', start)
         if self.load_driver and self.ko:
             if not m or m.group(1) != '0':
                 raise RigError(f'{self.name}: insmod virtio_mem failed:\n'
@@ -328,8 +324,8 @@ class Guest:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._reader.join(5)
-        self.serial_log.close()
+        if self.console:
+            self.console.close()
         if failed:
             self._keep_logs()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -356,9 +352,8 @@ class Guest:
         shutil.copytree(self.workdir, dest,
                         ignore=shutil.ignore_patterns('*.sock'),
                         dirs_exist_ok=True)
-        tail = '\n'.join(self._buf.splitlines()[-40:])
         log.error('%s: logs kept in %s; serial tail:\n%s', self.name, dest,
-                  tail)
+                  self.console.tail(40))
         self.kept_logs = dest
 
     def alive(self):
@@ -366,46 +361,8 @@ class Guest:
 
     # ---- serial console -----------------------------------------------------
 
-    def _read_serial(self):
-        fd = self.proc.stdout.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                chunk = b''
-            if not chunk:
-                break
-            text = chunk.decode('utf-8', 'replace').replace('\r', '')
-            self.serial_log.write(text)
-            self.serial_log.flush()
-            with self._buf_cv:
-                self._buf += text
-                self._buf_cv.notify_all()
-        with self._buf_cv:
-            self._eof = True
-            self._buf_cv.notify_all()
-
-    def _wait_serial(self, pattern, timeout, what, start=0):
-        rx = re.compile(pattern, re.S)
-        deadline = time.monotonic() + timeout
-        with self._buf_cv:
-            while True:
-                m = rx.search(self._buf, start)
-                if m:
-                    return m
-                if self._eof:
-                    raise RigError(f'{self.name}: QEMU exited while waiting '
-                                   f'for {what}; serial tail:\n'
-                                   f'{self.serial_tail()}')
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RigError(f'{self.name}: timed out after '
-                                   f'{timeout}s waiting for {what}; '
-                                   f'serial tail:\n{self.serial_tail()}')
-                self._buf_cv.wait(min(left, 1.0))
-
     def serial_tail(self, lines=25):
-        return '\n'.join(self._buf.splitlines()[-lines:])
+        return self.console.tail(lines)
 
     def run(self, cmd, timeout=60):
         """Run cmd in a guest subshell; return (rc, output).
@@ -433,13 +390,9 @@ class Guest:
             if len(line) > 3500:
                 raise RigError('guest command too long for the tty: '
                                f'{len(cmd)} bytes')
-            with self._buf_cv:
-                start = len(self._buf)
-            self.serial_log.write(f'\n### {cmd}\n')
             try:
-                self.proc.stdin.write(line.encode())
-                self.proc.stdin.flush()
-                m = self._wait_serial(
+                start = self.console.send(line, cmd)
+                m = self.console.wait(
                     rf'@@S{tag}\n(.*?)@@E{tag}:(\d+)\n', timeout,
                     f'the end of: {cmd}', start)
             except (RigError, OSError) as err:
@@ -458,28 +411,22 @@ class Guest:
         """Write raw text to the guest's console and return at once: for
         commands that never finish (reboot -f) and for waking a guest
         from suspend to idle.  Returns the serial mark before it."""
-        mark = self.serial_mark()
-        self.serial_log.write(f'\n### (raw) {text!r}\n')
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
-        return mark
+        return self.console.send(text, f'(raw) {text!r}')
 
     def serial_mark(self):
         """Position in the serial output, for wait_for_reboot()."""
-        with self._buf_cv:
-            return len(self._buf)
+        return self.console.mark()
 
     def serial_since(self, mark):
         """Everything the guest wrote to its console since the mark."""
-        with self._buf_cv:
-            return self._buf[mark:]
+        return self.console.since(mark)
 
     @timed('wait')
     def wait_serial(self, pattern, timeout, what, mark=0):
         """Wait until the console output since the mark matches pattern
         (kernel messages, a background command's last words); return the
         match."""
-        return self._wait_serial(pattern, timeout, what, mark)
+        return self.console.wait(pattern, timeout, what, mark)
 
     @timed('boot')
     def wait_for_reboot(self, mark, timeout=None):
@@ -488,7 +435,7 @@ class Guest:
         was loaded again.  The kernel log starts over: the next dmesg
         check covers the whole new boot."""
         t0 = time.monotonic()
-        self._wait_serial(r'vmrig: ready\n', timeout or self.boot_timeout,
+        self.console.wait(r'vmrig: ready\n', timeout or self.boot_timeout,
                           'the guest to boot again to its shell', mark)
         self._dmesg_mark = -1.0
         log.info('%s: shell up again after %.1fs', self.name,
