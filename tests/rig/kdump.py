@@ -34,8 +34,10 @@ Kernel arguments of the capture kernel that its init reads:
                      remaps every page, which under KASAN and TCG reads
                      15 MB/s
 
-KdumpGuest subclasses vmrig.Guest (no change to the rig's API); it uses
-the rig's serial buffer to follow the capture kernel after the crash.
+KdumpGuest subclasses vmrig.Guest and uses only the rig's public API: the
+console's marks and waits (serial_mark, wait_serial, serial_since) follow
+the capture kernel after the crash; vmrig.gzip_newc writes the archives,
+vmrig.write_atomic and vmrig.prune_cache keep them in the rig's cache.
 
 Use:
     with KdumpGuest(dump_disk=path, crashkernel='256M', ...) as g:
@@ -161,14 +163,8 @@ def _cached(kind, files, extra, build):
     if not out.exists():
         log.info('building %s', out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f'{out.name}.{os.getpid()}.tmp')
-        tmp.write_bytes(build())
-        tmp.replace(out)
-        olds = sorted(vmrig.CACHE_DIR.glob(f'{kind}-*.cpio.gz'),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in olds[4:]:
-            if old != out:
-                old.unlink(missing_ok=True)
+        vmrig.write_atomic(out, build())
+        vmrig.prune_cache(f'{kind}-*.cpio.gz', keep=out, max_entries=4)
     return out
 
 
@@ -437,9 +433,9 @@ class CaptureResult:
                 if 'virtio_mem' in line and 'kdump mode' in line]
 
     def bad_dmesg(self):
-        """Capture kernel log lines matching vmrig.DMESG_BAD."""
-        return [line for line in self.dmesg
-                if any(re.search(p, line) for p in vmrig.DMESG_BAD)]
+        """Capture kernel log lines matching vmrig.DMESG_BAD (and not
+        vmrig.DMESG_ALLOWED)."""
+        return vmrig.bad_lines(self.dmesg)
 
 
 def _between(text, begin, end):
@@ -629,12 +625,8 @@ class KdumpGuest(vmrig.Guest):
     def crash(self):
         """echo c > /proc/sysrq-trigger: the first kernel panics and kexecs
         into the capture kernel.  The shell is gone afterwards."""
-        with self._buf_cv:
-            self.crash_mark = len(self._buf)
         log.info('%s: crashing the guest (sysrq c)', self.name)
-        self.serial_log.write('\n### (raw) echo c > /proc/sysrq-trigger\n')
-        self.proc.stdin.write(b'echo c > /proc/sysrq-trigger\n')
-        self.proc.stdin.flush()
+        self.crash_mark = self.send_line('echo c > /proc/sysrq-trigger\n')
         self.broken = 'crashed into the capture kernel'
         self.ready = False
         self.crash_time = time.monotonic()
@@ -643,25 +635,25 @@ class KdumpGuest(vmrig.Guest):
     def wait_capture_line(self, regex, what, timeout=180):
         """Wait for a line of the capture kernel's init (after the crash);
         returns its match."""
-        return self._wait_serial(regex, timeout, what, self.crash_mark)
+        return self.wait_serial(regex, timeout, what, self.crash_mark)
 
+    @vmrig.timed('capture')
     def wait_capture(self, timeout=600):
         """Wait for the capture kernel to finish (its 'done' line) and QEMU
         to exit (poweroff).  Returns a CaptureResult."""
         t0 = time.monotonic()
-        self._wait_serial(re.escape(START_MARK), 180,
-                          'the capture kernel to run its init',
-                          self.crash_mark)
+        self.wait_serial(re.escape(START_MARK), 180,
+                         'the capture kernel to run its init', self.crash_mark)
         log.info('%s: capture kernel up %.1fs after the crash', self.name,
                  time.monotonic() - self.crash_time)
-        m = self._wait_serial(DONE_RX, timeout, 'the capture kernel to '
-                              'finish its dump', self.crash_mark)
+        m = self.wait_serial(DONE_RX, timeout, 'the capture kernel to '
+                             'finish its dump', self.crash_mark)
         try:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
             raise RigError(f'{self.name}: QEMU still running 60s after the '
                            'capture kernel powered off')
-        self.capture = CaptureResult(self._buf[self.crash_mark:],
+        self.capture = CaptureResult(self.serial_since(self.crash_mark),
                                      int(m.group(1)),
                                      time.monotonic() - self.crash_time)
         log.info('%s: capture done in %.1fs after the crash (wait %.1fs), '
