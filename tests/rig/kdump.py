@@ -460,63 +460,52 @@ class KdumpGuest(vmrig.Guest):
       crashkernel: reservation for the capture kernel ('256M'; None:
           none)
       dump_disk: host path of a raw disk for the dump (created sparse,
-          dump_disk_size large); the guest sees it as /dev/vda
-      backend_file: host path (in /dev/shm) for the device's memory, as
-          memory-backend-file,share=on instead of memory-backend-ram:
-          unplugged memory is a hole in that file, and a read of it by
-          the guest allocates a page there: data_ranges() shows it
+          dump_disk_size large when the guest starts); the guest sees it
+          as /dev/vda
       vmcoreinfo: add -device vmcoreinfo (QEMU's dump-guest-memory then
           carries the guest's VMCOREINFO once qemu_fw_cfg is loaded)
+    and, of vmrig.Guest's, backend_file: a host path (in /dev/shm) for the
+    device's memory: unplugged memory is a hole in that file, and a read of
+    it by the guest allocates a page there: data_ranges() shows it.
+
+    What it adds to the guest is data for the rig: its archive after the
+    rig's initramfs (initrd_archives), the dump disk in extra_args,
+    vmcoreinfo in extra_devices.
     """
 
     def __init__(self, *, crashkernel='256M', dump_disk=None,
-                 dump_disk_size='4G', backend_file=None, vmcoreinfo=False,
-                 **settings):
+                 dump_disk_size='4G', vmcoreinfo=False, **settings):
         args = settings.pop('kernel_args', '')
         if crashkernel:
             args = f'{args} crashkernel={crashkernel}'.strip()
-        super().__init__(kernel_args=args, **settings)
+        dump_disk = Path(dump_disk) if dump_disk else None
+        extra_args = list(settings.pop('extra_args', ()))
+        if dump_disk:
+            extra_args += ['-drive', f'file={dump_disk},format=raw,if=none,'
+                                     'id=dumpdisk,cache=writeback',
+                           '-device', 'virtio-blk-pci,drive=dumpdisk']
+        extra_devices = list(settings.pop('extra_devices', ()))
+        if vmcoreinfo:
+            extra_devices.append('vmcoreinfo')
+        super().__init__(kernel_args=args, extra_args=extra_args,
+                         extra_devices=extra_devices, **settings)
         self.crashkernel = crashkernel
-        self.dump_disk = Path(dump_disk) if dump_disk else None
+        self.dump_disk = dump_disk
         self.dump_disk_size = parse_size(dump_disk_size)
-        self.backend_file = Path(backend_file) if backend_file else None
         self.vmcoreinfo = vmcoreinfo
         self.crash_mark = None
         self.capture = None
 
-    def qemu_command(self, initrd):
-        combined = self.workdir / 'initrd-kdump.cpio.gz'
-        with open(combined, 'wb') as out:
-            for part in (Path(initrd), overlay_initramfs(self.ko,
-                                                         self.release)):
-                data = part.read_bytes()
-                out.write(data + b'\0' * (-len(data) % 4))
-        cmd = super().qemu_command(combined)
-        if self.backend_file:
-            old = (f'memory-backend-ram,id=mem0,size={self.region},'
-                   'reserve=off')
-            if old not in cmd:
-                raise RigError(f'cannot find vm0\'s backend {old!r} in the '
-                               f'QEMU command line: {cmd}')
-            self.backend_file.unlink(missing_ok=True)
-            cmd[cmd.index(old)] = (
-                f'memory-backend-file,id=mem0,size={self.region},'
-                f'mem-path={self.backend_file},share=on,reserve=off')
+    def initrd_archives(self):
+        return super().initrd_archives() + [overlay_initramfs(self.ko,
+                                                              self.release)]
+
+    def start(self):
         if self.dump_disk:
             self.dump_disk.unlink(missing_ok=True)
             with open(self.dump_disk, 'wb') as f:
                 f.truncate(self.dump_disk_size)
-            cmd += ['-drive', f'file={self.dump_disk},format=raw,if=none,'
-                              'id=dumpdisk,cache=writeback',
-                    '-device', 'virtio-blk-pci,drive=dumpdisk']
-        if self.vmcoreinfo:
-            cmd += ['-device', 'vmcoreinfo']
-        return cmd
-
-    def close(self, failed=False):
-        super().close(failed)
-        if self.backend_file:
-            self.backend_file.unlink(missing_ok=True)
+        super().start()
 
     # ---- first kernel -------------------------------------------------------
 

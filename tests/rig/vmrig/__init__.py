@@ -55,7 +55,8 @@ from .guest import (
     Guest, GuestCommandError, GuestProcess, device_path, vmem_device_args)
 from .initramfs import (
     FAULT_INJECT_MODULES, GUEST_PROGRAMS, INIT_SCRIPT, VIRTIO_MODULES,
-    build_helpers, build_initramfs, cached_initramfs, gzip_newc,
+    build_helpers, build_initramfs, cached_initramfs, concat_archives,
+    gzip_newc,
     initramfs_inputs, initramfs_key, list_initramfs, newc_archive)
 from .kernel import boot_image, kernel_image, module_dir
 from .qmp import QMP, QMPError
@@ -74,8 +75,8 @@ __all__ = [
     'GuestCommandError', 'GuestProcess', 'device_path', 'vmem_device_args',
     'FAULT_INJECT_MODULES', 'GUEST_PROGRAMS', 'INIT_SCRIPT',
     'VIRTIO_MODULES', 'build_helpers', 'build_initramfs',
-    'cached_initramfs', 'gzip_newc', 'initramfs_inputs', 'initramfs_key',
-    'list_initramfs', 'newc_archive', 'boot_image', 'kernel_image',
-    'module_dir', 'QMP', 'QMPError', 'GiB', 'KiB', 'MiB', 'format_size',
-    'parse_size', 'size_steps', 'CLOCK', 'PhaseClock', 'hold_for', 'timed',
-    'wait_for']
+    'cached_initramfs', 'concat_archives', 'gzip_newc', 'initramfs_inputs',
+    'initramfs_key', 'list_initramfs', 'newc_archive', 'boot_image',
+    'kernel_image', 'module_dir', 'QMP', 'QMPError', 'GiB', 'KiB', 'MiB',
+    'format_size', 'parse_size', 'size_steps', 'CLOCK', 'PhaseClock',
+    'hold_for', 'timed', 'wait_for']

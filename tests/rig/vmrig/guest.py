@@ -18,7 +18,7 @@ from pathlib import Path
 from .base import KERNEL_ARGS, KERNEL_RELEASE, LOG_DIR, QEMU, RigError, log
 from .console import SerialConsole
 from .dmesg import check_clean, lines_since
-from .initramfs import cached_initramfs
+from .initramfs import cached_initramfs, concat_archives
 from .kernel import boot_image, kernel_image
 from .qmp import QMP
 from .sizes import KiB, format_size, parse_size
@@ -56,8 +56,10 @@ def _die_with_parent():
 
 
 def vmem_device_args(dev_id, memdev, region, block, requested=0, node=None,
-                     unplugged_inaccessible=None):
-    """QEMU arguments for one virtio-mem device and its backend."""
+                     unplugged_inaccessible=None, backend_file=None):
+    """QEMU arguments for one virtio-mem device and its backend: RAM, or
+    with backend_file a host file shared with QEMU (memory-backend-file,
+    share=on: unplugged memory is a hole in it)."""
     dev = (f'virtio-mem-pci,id={dev_id},memdev={memdev},'
            f'requested-size={requested},block-size={block}')
     if node is not None:
@@ -65,9 +67,12 @@ def vmem_device_args(dev_id, memdev, region, block, requested=0, node=None,
     if unplugged_inaccessible is not None:
         dev += (',unplugged-inaccessible=' +
                 ('on' if unplugged_inaccessible else 'off'))
-    return ['-object', f'memory-backend-ram,id={memdev},size={region},'
-                       'reserve=off',
-            '-device', dev]
+    if backend_file:
+        backend = (f'memory-backend-file,id={memdev},size={region},'
+                   f'mem-path={backend_file},share=on,reserve=off')
+    else:
+        backend = f'memory-backend-ram,id={memdev},size={region},reserve=off'
+    return ['-object', backend, '-device', dev]
 
 
 class GuestProcess:
@@ -136,10 +141,14 @@ class Guest:
           kernel that came in through PVH does not wake from S3 under
           QEMU 7.2
       node: NUMA node of vm0 (None: QEMU's default)
+      backend_file: host path for vm0's memory (memory-backend-file,
+          share=on, instead of RAM): removed before QEMU starts and after
+          it stops
       numa_nodes: boot memory per NUMA node ('512M', '512M'): one
           memory-backend-ram and -numa node each (must add up to `boot`)
       extra_vmem: more virtio-mem devices, dicts with id (required),
-          region, block, requested, node, unplugged_inaccessible
+          region, block, requested, node, unplugged_inaccessible,
+          backend_file
       no_reboot: True passes -no-reboot (a reset makes QEMU exit);
           False lets the guest reboot (see wait_for_reboot)
     """
@@ -152,7 +161,7 @@ class Guest:
                  pvh=True, smp=2, maxmem='64G', slots=4,
                  name='guest', boot_timeout=180, release=KERNEL_RELEASE,
                  node=None, numa_nodes=None, extra_vmem=(),
-                 no_reboot=True):
+                 backend_file=None, no_reboot=True):
         self.boot_size = parse_size(boot)
         self.region = parse_size(region)
         self.block = parse_size(block)
@@ -177,6 +186,7 @@ class Guest:
         self.boot_timeout = boot_timeout
         self.release = release
         self.node = node
+        self.backend_file = Path(backend_file) if backend_file else None
         self.numa_nodes = [parse_size(n) for n in numa_nodes or ()]
         if self.numa_nodes and sum(self.numa_nodes) != self.boot_size:
             raise RigError(f'NUMA nodes {numa_nodes} do not add up to the '
@@ -229,6 +239,38 @@ class Guest:
             words.append(self.kernel_args)
         return ' '.join(words)
 
+    def vmem_specs(self):
+        """The virtio-mem devices, each as vmem_device_args' keywords: vm0
+        from the settings, then those of extra_vmem."""
+        specs = [dict(dev_id=DEVICE_ID, memdev='mem0', region=self.region,
+                      block=self.block, requested=self.requested_at_boot,
+                      node=self.node,
+                      unplugged_inaccessible=self.unplugged_inaccessible,
+                      backend_file=self.backend_file)]
+        for d in self.extra_vmem:
+            specs.append(dict(
+                dev_id=d['id'], memdev=f'mem-{d["id"]}',
+                region=parse_size(d.get('region', '4G')),
+                block=parse_size(d.get('block', '4M')),
+                requested=parse_size(d.get('requested', 0)),
+                node=d.get('node'),
+                unplugged_inaccessible=d.get('unplugged_inaccessible'),
+                backend_file=d.get('backend_file')))
+        return specs
+
+    def backend_files(self):
+        """The host files that back virtio-mem devices."""
+        return [Path(s['backend_file']) for s in self.vmem_specs()
+                if s['backend_file']]
+
+    def initrd_archives(self):
+        """The initramfs, as archives the kernel unpacks in this order (a
+        later one adds to an earlier one): the rig's own; a subclass adds
+        its own after it."""
+        ko = [self.ko] if self.ko else []
+        return [cached_initramfs(ko, self.helpers, self.release,
+                                 self.extra_modules)]
+
     def qemu_command(self, initrd):
         if os.environ.get('RIG_KVM') == '1':
             accel = ['-accel', 'kvm', '-cpu', 'host']
@@ -241,15 +283,8 @@ class Guest:
             cmd += ['-object', f'memory-backend-ram,id=ram{nid},'
                                f'size={format_size(size)}',
                     '-numa', f'node,nodeid={nid},memdev=ram{nid}']
-        cmd += vmem_device_args(DEVICE_ID, 'mem0', self.region, self.block,
-                                self.requested_at_boot, self.node,
-                                self.unplugged_inaccessible)
-        for d in self.extra_vmem:
-            cmd += vmem_device_args(
-                d['id'], f'mem-{d["id"]}', parse_size(d.get('region', '4G')),
-                parse_size(d.get('block', '4M')),
-                parse_size(d.get('requested', 0)), d.get('node'),
-                d.get('unplugged_inaccessible'))
+        for spec in self.vmem_specs():
+            cmd += vmem_device_args(**spec)
         for d in self.extra_devices:
             cmd += ['-device', d]
         kernel = (boot_image(self.release) if self.pvh
@@ -267,11 +302,12 @@ class Guest:
     @timed('boot')
     def start(self):
         t0 = time.monotonic()
-        ko = [self.ko] if self.ko else []
-        initrd = cached_initramfs(ko, self.helpers, self.release,
-                                  self.extra_modules)
+        archives = self.initrd_archives()
         self.workdir = Path(tempfile.mkdtemp(prefix=f'vmrig-{self.name}-'))
+        initrd = concat_archives(archives, self.workdir / 'initrd.cpio.gz')
         cmd = self.qemu_command(initrd)
+        for path in self.backend_files():
+            path.unlink(missing_ok=True)
         (self.workdir / 'qemu.cmd').write_text(' '.join(cmd) + '\n')
         log.info('%s: booting: boot %s, region %s, block %s, requested %s, '
                  '%s%s', self.name, format_size(self.boot_size),
@@ -329,6 +365,8 @@ class Guest:
         if failed:
             self._keep_logs()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for path in self.backend_files():
+            path.unlink(missing_ok=True)
         log.info('%s: stopped', self.name)
         self.proc = None
 

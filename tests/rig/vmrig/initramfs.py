@@ -203,6 +203,19 @@ def cached_initramfs(ko_paths, helpers, release=KERNEL_RELEASE, modules=()):
     return out
 
 
+def concat_archives(archives, out):
+    """One initramfs of several archives (the kernel unpacks them one after
+    the other, each padded to 4 bytes): the only one as it is, or all of
+    them written to out.  Returns the path to boot."""
+    if len(archives) == 1:
+        return Path(archives[0])
+    with open(out, 'wb') as f:
+        for part in archives:
+            data = Path(part).read_bytes()
+            f.write(data + b'\0' * (-len(data) % 4))
+    return Path(out)
+
+
 # Static guest programs: the test helper and the project's guest tool.
 GUEST_PROGRAMS = [HELPERS_DIR / 'memtool.c',
                   REPO_DIR / 'tools' / 'vmemstat' / 'vmemstat.c']
