@@ -161,7 +161,7 @@ class GuestPool:
                                          f'{vmrig.format_size(left)} '
                                          'plugged after 60 s')
             if busy:
-                g.wait_until_all_plugged({dev: 0 for dev in devices})
+                g.wait_both_sides_all({dev: 0 for dev in devices})
             if g.guest_memtotal() != g.base_memtotal():
                 return False
             g.assert_dmesg_clean()

@@ -95,13 +95,13 @@ def test_memory_block_offlined_from_sysfs_between_and_during_resizes(
     assert g.guest_memtotal() == base + (1 * GiB + 8 * MiB) // 1024 - taken
     assert g.resize_and_wait(512 * MiB - 4 * MiB) == 512 * MiB - 4 * MiB
     g.online_offline_device_blocks()
-    g.wait_until_plugged(512 * MiB - 4 * MiB)
+    g.wait_both_sides(512 * MiB - 4 * MiB)
 
     # Between resizes: offline a block, grow, put it back.
     block, taken = offline_one_device_block(g)
     assert g.resize_and_wait(2 * GiB - 12 * MiB) == 2 * GiB - 12 * MiB
     g.online_offline_device_blocks()
-    g.wait_until_plugged(2 * GiB - 12 * MiB)
+    g.wait_both_sides(2 * GiB - 12 * MiB)
 
     # During a shrink: a block goes offline while the driver unplugs.
     target = 768 * MiB + 4 * MiB
@@ -110,7 +110,7 @@ def test_memory_block_offlined_from_sysfs_between_and_during_resizes(
     assert g.resize_and_wait(target) == target, \
         f'resize to {format_size(target)} did not converge'
     g.online_offline_device_blocks()
-    g.wait_until_plugged(target)
+    g.wait_both_sides(target)
 
     # During a grow: a block offline when the request comes is onlined
     # again while the driver plugs.
@@ -121,7 +121,7 @@ def test_memory_block_offlined_from_sysfs_between_and_during_resizes(
     assert g.resize_and_wait(target) == target, \
         f'resize to {format_size(target)} did not converge'
     g.online_offline_device_blocks()
-    g.wait_until_plugged(target)
+    g.wait_both_sides(target)
 
     g.resize_and_check(0)
     assert g.guest_memtotal() == base
@@ -143,7 +143,7 @@ def test_module_unload_and_reload_with_memory_plugged(boot_guest):
 
     g.load_virtio_mem()
     assert g.driver_loaded()
-    g.wait_until_plugged(size, timeout=180)
+    g.wait_both_sides(size, timeout=180)
     g.expect_driver_attrs(plugged_size=size, requested_size=size)
 
     g.resize_and_check(0)

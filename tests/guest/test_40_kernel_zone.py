@@ -46,7 +46,7 @@ def test_unmeetable_request_leaves_a_visible_shortfall_until_retried(
 
     g.resize(SHRUNK)
     # The driver unplugs what it can, then stops short with memory pinned.
-    plugged = g.wait_until_settled(quiet=5, timeout=180)
+    plugged = g.wait_qemu_size_settled(quiet=5, timeout=180)
     assert plugged > SHRUNK, \
         f'plugged {format_size(plugged)} although {PINNED_MB}M are pinned'
     assert g.run('true') == (0, '')
@@ -60,7 +60,7 @@ def test_unmeetable_request_leaves_a_visible_shortfall_until_retried(
         assert int(attrs['plugged_size'], 0) == now
         assert int(attrs['requested_size'], 0) == SHRUNK
         assert int(attrs['shortfall'], 0) == now - SHRUNK
-    g.wait_until_plugged(g.qemu_size())
+    g.wait_both_sides(g.qemu_size())
 
     # It stays short while the memory is pinned, and the guest keeps going.
     vmrig.hold_for(lambda: g.run('true')[0] == 0 and
@@ -80,7 +80,7 @@ def test_unmeetable_request_leaves_a_visible_shortfall_until_retried(
                            f'the driver to retry down to {format_size(SHRUNK)}',
                            until=lambda s: s == SHRUNK)
     assert g.qemu_requested() == SHRUNK
-    g.wait_until_plugged(final)
+    g.wait_both_sides(final)
     if g.driver_attrs_checked():
         # The reason may lag the size by one retry period (the driver
         # clears it on its next pass); it must clear without a new request.

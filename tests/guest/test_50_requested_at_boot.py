@@ -45,5 +45,5 @@ def test_memory_requested_before_boot_is_plugged_at_probe(boot_guest):
 
     # Unplug to learn the boot-only MemTotal: the difference is exactly 1G.
     assert g.resize_and_wait(0) == 0
-    vmrig.wait_for(g.guest_memtotal, 60, 'MemTotal to drop by 1 GiB',
-                   until=lambda kb: with_plug - kb == 1 * GiB // 1024)
+    g.wait_guest_memtotal(with_plug - 1 * GiB // 1024, 60,
+                          'MemTotal to drop by 1 GiB')

@@ -4,8 +4,7 @@ block itself, so a small guest can grow far beyond what its own memory
 could hold memmaps for.  The memmap sub block stays plugged while its block
 is added; MemTotal counts plugged memory less the memmaps."""
 
-import vmrig
-from vmrig import GiB, MiB
+from vmrig import GiB, MiB, format_size
 
 MEMMAP = dict(boot='512M', region='40G', block='4M', maxmem='64G',
               kernel_args='memory_hotplug.memmap_on_memory=1')
@@ -20,8 +19,8 @@ def blocks_for(size):
 def expect_memtotal(g, plugged):
     want = g.base_memtotal() + (plugged - blocks_for(plugged) *
                                 MEMMAP_PER_BLOCK) // 1024
-    vmrig.wait_for(g.guest_memtotal, 60, f'MemTotal for {plugged >> 20}M '
-                   'plugged less the memmaps', until=lambda kb: kb == want)
+    g.wait_guest_memtotal(want, 60, f'MemTotal for {format_size(plugged)} '
+                          'plugged less the memmaps')
 
 
 def test_small_guest_grows_far_with_memmap_in_plugged_memory(boot_guest):
@@ -39,8 +38,7 @@ def test_small_guest_grows_far_with_memmap_in_plugged_memory(boot_guest):
     g.sh('memtool check-file /tmp/big', timeout=300)
     g.sh('rm /tmp/big')
     assert g.resize_and_wait(0, timeout=600) == 0
-    vmrig.wait_for(g.guest_memtotal, 60, 'MemTotal back to boot',
-                   until=lambda kb: kb == base)
+    g.wait_guest_memtotal(base, 60, 'MemTotal back to boot')
 
 
 def test_memmap_sub_block_stays_until_its_block_goes(boot_guest):

@@ -46,7 +46,7 @@ def test_debugfs_keeps_the_last_error(boot_guest):
     pipes = g.start_memtool('hold-pipes', 400)
     pipes.wait_output(r'^ready ', timeout=120)
     g.resize(0)
-    g.wait_until_settled(quiet=5, timeout=180)
+    g.wait_qemu_size_settled(quiet=5, timeout=180)
     stats = g.sh('cat /sys/kernel/debug/virtio_mem/virtio*/stats')
     assert re.search(r'^last_error -\d+ [a-z ]+, retrying$', stats,
                      re.M), stats

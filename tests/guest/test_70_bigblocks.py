@@ -115,8 +115,8 @@ def test_forced_big_blocks_plug_whole_big_blocks_of_small_device_blocks(
     assert int(attrs['plugged_size']) == 512 * MiB, attrs
     assert int(attrs['requested_size']) == 600 * MiB, attrs
     assert int(attrs['shortfall']) == 88 * MiB, attrs
-    assert g.wait_until_settled(quiet=3) == 512 * MiB
-    g.wait_until_plugged(512 * MiB)
+    assert g.wait_qemu_size_settled(quiet=3) == 512 * MiB
+    g.wait_both_sides(512 * MiB)
     assert g.qemu_requested() == 600 * MiB
     expect_whole_blocks_online(g, 512 * MiB)
 

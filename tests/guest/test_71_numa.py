@@ -41,7 +41,7 @@ def test_plugged_memory_belongs_to_the_node_of_its_device(boot_guest):
                        format_size(size))
         assert g.resize_and_wait(size, dev=dev) == size
         plugged[dev] = size
-        g.wait_until_all_plugged(plugged)
+        g.wait_both_sides_all(plugged)
         g.expect_driver_attrs(dev=dev, plugged_size=size, shortfall=0)
 
         want = {n: base[n] + sum(s for d, s in plugged.items()
@@ -64,5 +64,5 @@ def test_plugged_memory_belongs_to_the_node_of_its_device(boot_guest):
         g.resize(0, dev=dev)
     for dev in plugged:
         assert g.wait_qemu_size(0, dev=dev) == 0
-    g.wait_until_all_plugged({'vm0': 0, 'vm1': 0})
+    g.wait_both_sides_all({'vm0': 0, 'vm1': 0})
     assert node_memtotal(g) == base

@@ -17,7 +17,7 @@ def resize_together(g, sizes, timeout=300):
         assert got == size, \
             f'{dev}: QEMU size {format_size(got)}, wanted ' \
             f'{format_size(size)}; driver: {g.driver_attrs(dev)}'
-    g.wait_until_all_plugged(sizes)
+    g.wait_both_sides_all(sizes)
     for dev, size in sizes.items():
         g.expect_driver_attrs(dev=dev, plugged_size=size,
                               requested_size=size, shortfall=0)

@@ -99,7 +99,7 @@ def test_suspend_to_idle_keeps_memory_plugged_and_data_intact(boot_guest):
     resumed = g.serial_since(mark)
     assert 'PM: resume from suspend-to-idle' in resumed
     assert g.qemu_size() == size
-    g.wait_until_plugged(size)
+    g.wait_both_sides(size)
     assert g.guest_memtotal() == memtotal
     g.expect_driver_attrs(plugged_size=size, shortfall=0)
     assert g.sh('memtool check-file /tmp/idle', timeout=300) == \
@@ -132,7 +132,7 @@ def test_hibernation_is_refused_while_memory_is_plugged(boot_guest):
     assert log_lines(g, r'PM: hibernation: hibernation exit')
     # The guest keeps running, with its memory and data.
     assert qemu_status(g) == 'running'
-    g.wait_until_plugged(size)
+    g.wait_both_sides(size)
     g.expect_driver_attrs(plugged_size=size, shortfall=0)
     assert g.sh('memtool check-file /tmp/hib') == 'check ok 64 MiB\n'
     g.resize_and_check(1 * GiB)
@@ -150,7 +150,7 @@ def expect_plugged_back_after_reboot(g, size, mark):
     """The device came up empty in the new boot and the driver plugged
     the requested size again."""
     g.wait_for_reboot(mark)
-    g.wait_until_plugged(size, timeout=180)
+    g.wait_both_sides(size, timeout=180)
     g.expect_driver_attrs(plugged_size=size, requested_size=size,
                           shortfall=0)
     probe = log_lines(g, r'virtio_mem virtio\d+: region \[')
@@ -234,7 +234,7 @@ def test_suspend_to_ram_empties_the_device_and_plugs_back_after_resume(
     assert qemu_status(g) == 'running'
 
     # Plugged back to the requested size after resume; data intact.
-    g.wait_until_plugged(size, timeout=180)
+    g.wait_both_sides(size, timeout=180)
     g.expect_driver_attrs(plugged_size=size, requested_size=size,
                           shortfall=0)
     anon.signal('USR1')
@@ -280,7 +280,7 @@ def test_hot_added_device_is_driven_and_cannot_be_unplugged(boot_guest):
 
     for size in (1 * GiB + 2 * MiB, 130 * MiB, 0):
         assert g.resize_and_wait(size, dev='vmhot') == size
-        g.wait_until_all_plugged({'vm0': 260 * MiB, 'vmhot': size})
+        g.wait_both_sides_all({'vm0': 260 * MiB, 'vmhot': size})
         g.expect_driver_attrs(dev='vmhot', plugged_size=size, shortfall=0)
     vmrig.wait_for(lambda: g.device_memory_blocks('vmhot'), 60,
                    'the hot-added device\'s memory blocks to be removed',
@@ -296,10 +296,10 @@ def test_hot_added_device_is_driven_and_cannot_be_unplugged(boot_guest):
     assert g.run('true') == (0, '')
     assert g.resize_and_wait(64 * MiB, dev='vmhot') == 64 * MiB
     assert g.resize_and_wait(1 * GiB, dev='vm0') == 1 * GiB
-    g.wait_until_all_plugged({'vm0': 1 * GiB, 'vmhot': 64 * MiB})
+    g.wait_both_sides_all({'vm0': 1 * GiB, 'vmhot': 64 * MiB})
     for dev in ('vm0', 'vmhot'):
         g.resize(0, dev=dev)
-    g.wait_until_all_plugged({'vm0': 0, 'vmhot': 0})
+    g.wait_both_sides_all({'vm0': 0, 'vmhot': 0})
 
 
 # ---------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_suspend_to_ram_is_refused_when_device_memory_is_pinned(boot_guest):
 
     # The driver plugs back what it gave away trying; nothing is lost.
     assert g.wait_qemu_size(size, timeout=180) == size
-    g.wait_until_plugged(size)
+    g.wait_both_sides(size)
     g.expect_driver_attrs(plugged_size=size, shortfall=0)
     assert g.sh('memtool check-file /tmp/pinned') == 'check ok 100 MiB\n'
     assert g.run('true') == (0, '')

@@ -109,7 +109,7 @@ def test_refused_onlining_holds_the_plug_back_until_allowed(fault_guest,
     vmrig.wait_for(held_back, 60, 'the plugged size held back at the start',
                    until=lambda seen: seen == (start, start, target - start,
                                                start // MEMORY_BLOCK, True))
-    g.wait_until_plugged(start)
+    g.wait_both_sides(start)
     assert g.qemu_requested() == target
     assert g.run('true') == (0, '')
 
@@ -117,7 +117,7 @@ def test_refused_onlining_holds_the_plug_back_until_allowed(fault_guest,
     fault.set('MEM_GOING_ONLINE', 0)
     assert g.wait_qemu_size(target, timeout=120) == target, \
         g.driver_attrs()
-    g.wait_until_plugged(target)
+    g.wait_both_sides(target)
     g.expect_driver_attrs(plugged_size=target, shortfall=0,
                           shortfall_reason='none')
     assert len(g.device_memory_blocks()) == target // MEMORY_BLOCK
@@ -139,7 +139,7 @@ def test_refused_offlining_keeps_emptied_blocks_until_allowed(fault_guest,
     # The device got its blocks back and MemTotal dropped by exactly that,
     # but the emptied memory blocks are still added; the guest runs on.
     assert g.qemu_size() == target
-    g.wait_until_plugged(target)
+    g.wait_both_sides(target)
     g.expect_driver_attrs(plugged_size=target, requested_size=target)
     kept = g.device_memory_blocks()
     assert len(kept) == start // MEMORY_BLOCK, kept
@@ -152,5 +152,5 @@ def test_refused_offlining_keeps_emptied_blocks_until_allowed(fault_guest,
                    until=lambda n: n == target // MEMORY_BLOCK)
     vmrig.wait_for(lambda: g.driver_attrs()['shortfall_reason'], 60,
                    'shortfall_reason "none"', until=lambda r: r == 'none')
-    g.wait_until_plugged(target)
+    g.wait_both_sides(target)
     g.expect_driver_attrs(plugged_size=target, shortfall=0)

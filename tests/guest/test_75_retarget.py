@@ -69,7 +69,7 @@ def test_large_plug_turns_to_a_smaller_new_target_within_seconds(
     assert took < TURN_BOUND, f'turned after {took:.2f}s'
     assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
     assert g.wait_qemu_size(512 * MiB) == 512 * MiB
-    g.wait_until_plugged(512 * MiB)
+    g.wait_both_sides(512 * MiB)
     g.expect_driver_attrs(plugged_size=512 * MiB,
                           requested_size=512 * MiB, shortfall=0)
 
@@ -86,7 +86,7 @@ def test_large_unplug_turns_to_a_larger_new_target_within_seconds(
     assert overshoot <= OVERSHOOT_BOUND, format_size(overshoot)
     final = 2 * GiB + 512 * MiB
     assert g.wait_qemu_size(final) == final
-    g.wait_until_plugged(final)
+    g.wait_both_sides(final)
     g.expect_driver_attrs(plugged_size=final, requested_size=final,
                           shortfall=0)
     assert g.sh('memtool check-file /tmp/retarget', timeout=300) == \

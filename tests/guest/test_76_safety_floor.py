@@ -216,7 +216,7 @@ def wait_resumed_to_zero(g, holders):
     assert g.wait_qemu_size(0, timeout=RESUME_TIMEOUT) == 0, \
         f'unplug did not resume to 0 within {RESUME_TIMEOUT}s: ' \
         f'{g.driver_attrs()}'
-    g.wait_until_plugged(0)
+    g.wait_both_sides(0)
     vmrig.wait_for(g.driver_attrs, 30, 'shortfall 0 and reason "none"',
                    until=lambda a: (a['shortfall'], a['shortfall_reason'])
                    == ('0', 'none'))
@@ -361,7 +361,7 @@ def test_page_cache_gives_way_and_the_unplug_reaches_the_target(boot_guest):
 
     g.resize(0)
     assert g.wait_qemu_size(0, timeout=300) == 0, g.driver_attrs()
-    g.wait_until_plugged(0)
+    g.wait_both_sides(0)
     after = g.driver_stats()
     vmrig.log.info('%s: floor stops %d, pressure stops %d, own stalls %d',
                    g.name, after['floor_stops'] - before['floor_stops'],
@@ -405,7 +405,7 @@ def test_workload_growing_during_the_unplug_stops_it_within_one_step(
         wait_for_floor_stop(g)
         # Stopped short of 0.  Each retry (every second) may still take
         # what the floor allows as caches shrink: wait until it settles.
-        plugged = g.wait_until_settled(quiet=3, timeout=120)
+        plugged = g.wait_qemu_size_settled(quiet=3, timeout=120)
         assert plugged > 0
         events, marks = guard_events(g)
     finally:

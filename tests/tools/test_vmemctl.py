@@ -225,7 +225,7 @@ def back_to_zero(g):
         vmrig.wait_for(lambda: g.qom_get('size', path=path), 180,
                        f'{dev["id"]} back to 0 plugged',
                        until=lambda size: size == 0)
-    g.wait_until_plugged(0)
+    g.wait_both_sides(0)
     g.assert_dmesg_clean()
 
 
@@ -238,14 +238,13 @@ def qemu_devices(g):
 
 def plugged_on_both_sides(g, dev_id, size):
     """QEMU's size of dev_id is size, and the guest's MemTotal grew by
-    exactly what all devices have plugged.  (Guest.wait_until_plugged
+    exactly what all devices have plugged.  (Guest.wait_both_sides
     knows only vm0.)"""
     assert g.qom_get('size', path=qom_path(dev_id)) == size
     total = sum(g.qom_get('size', path=qom_path(d['id'])) for d in DEVICES)
     want_kb = g.base_memtotal() + total // KiB
-    vmrig.wait_for(g.guest_memtotal, 120, f'MemTotal {want_kb} kB '
-                   f'({format_size(total)} plugged in all)',
-                   until=lambda kb: kb == want_kb)
+    g.wait_guest_memtotal(want_kb, 120, f'MemTotal {want_kb} kB '
+                          f'({format_size(total)} plugged in all)')
 
 
 # --------------------------------------------------------------------------

@@ -6,14 +6,20 @@ then serves a shell on the serial console.  The rig talks to the guest over
 that console (commands framed by unique markers) and to QEMU over QMP
 (resizes, plugged size, events).
 
-Story-level helpers (resize_and_wait, guest_memtotal, wait_until_plugged,
+Story-level helpers (resize_and_wait, guest_memtotal, wait_both_sides,
 assert_dmesg_clean, ...) keep the scenarios in tests/guest readable.
+Waits are named by the side they look at: wait_qemu_size and
+wait_qemu_size_settled (QEMU's plugged size), wait_guest_memtotal (the
+guest's MemTotal), wait_both_sides and wait_both_sides_all (both agree),
+wait_serial (the console); one that times out raises WaitTimeout with what
+it saw last (wait_qemu_size returns the size it reached instead).
 
 The rig is a package; `import vmrig` gives everything the scenarios use
 (vmrig.Guest, vmrig.wait_for, vmrig.parse_size, ...).  Its modules:
   base       the environment, paths, logger, RigError, cache writes
   sizes      KiB/MiB/GiB, parse_size, format_size, size_steps
-  waits      the phase clock (CLOCK, timed), wait_for, hold_for
+  waits      the phase clock (CLOCK, timed), wait_for, wait_steady,
+             hold_for, WaitTimeout
   kernel     the guest kernel's modules and image, the PVH boot image
   initramfs  the newc writer, the initramfs and its cache, guest programs
   qmp        the QMP client
@@ -62,7 +68,8 @@ from .kernel import boot_image, kernel_image, module_dir
 from .qmp import QMP, QMPError
 from .sizes import (
     GiB, KiB, MiB, format_size, parse_size, size_steps)
-from .waits import CLOCK, PhaseClock, hold_for, timed, wait_for
+from .waits import (
+    CLOCK, PhaseClock, WaitTimeout, hold_for, timed, wait_for, wait_steady)
 
 __all__ = [
     'BUSYBOX', 'CACHE_DIR', 'HELPERS_DIR', 'KERNEL_ARGS', 'KERNEL_RELEASE',
@@ -79,4 +86,4 @@ __all__ = [
     'initramfs_key', 'list_initramfs', 'newc_archive', 'boot_image',
     'kernel_image', 'module_dir', 'QMP', 'QMPError', 'GiB', 'KiB', 'MiB',
     'format_size', 'parse_size', 'size_steps', 'CLOCK', 'PhaseClock',
-    'hold_for', 'timed', 'wait_for']
+    'WaitTimeout', 'hold_for', 'timed', 'wait_for', 'wait_steady']

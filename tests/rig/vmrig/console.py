@@ -8,6 +8,7 @@ import threading
 import time
 
 from .base import RigError
+from .waits import WaitTimeout
 
 
 class SerialConsole:
@@ -68,8 +69,8 @@ class SerialConsole:
 
     def wait(self, pattern, timeout, what, mark=0):
         """Wait until the output after the mark matches pattern; return the
-        match.  Raises RigError, with the last lines seen, when QEMU exits
-        or the time is up."""
+        match.  Raises RigError with the last lines seen when QEMU exits,
+        WaitTimeout (last: those lines) when the time is up."""
         rx = re.compile(pattern, re.S)
         deadline = time.monotonic() + timeout
         with self._cv:
@@ -83,9 +84,10 @@ class SerialConsole:
                                    f'{self.tail()}')
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RigError(f'{self.name}: timed out after '
-                                   f'{timeout}s waiting for {what}; '
-                                   f'serial tail:\n{self.tail()}')
+                    raise WaitTimeout(f'{self.name}: timed out after '
+                                      f'{timeout}s waiting for {what}; '
+                                      f'serial tail:\n{self.tail()}', what,
+                                      self.tail(), timeout)
                 self._cv.wait(min(left, 1.0))
 
     def send(self, text, note):

@@ -22,7 +22,7 @@ from .initramfs import cached_initramfs, concat_archives
 from .kernel import boot_image, kernel_image
 from .qmp import QMP
 from .sizes import KiB, format_size, parse_size
-from .waits import timed, wait_for
+from .waits import WaitTimeout, timed, wait_for, wait_steady
 
 # The rig's own virtio-mem device (more: Guest's extra_vmem).
 DEVICE_ID = 'vm0'
@@ -100,9 +100,10 @@ class GuestProcess:
                              f'{count} line(s) matching "{pattern}" from '
                              f'{self.what} (pid {self.pid})',
                              until=lambda found: len(found) >= count)
-        except RigError as err:
+        except WaitTimeout as err:
             tail = '\n'.join(seen[0].splitlines()[-10:])
-            raise RigError(f'{err}; its output ends with:\n{tail}') from None
+            raise err.again(f'{err}; its output ends with:\n{tail}') \
+                from None
         return lines[count - 1]
 
     def signal(self, sig):
@@ -581,26 +582,24 @@ class Guest:
                 return now
             self.qmp.wait_event(SIZE_EVENT, min(left, 1.0))
 
-    @timed('wait')
-    def wait_until_settled(self, quiet=5, timeout=180, dev=DEVICE_ID):
-        """Wait until QEMU's plugged size has not changed for `quiet`
-        seconds (no size-change event, same size); return that size."""
-        t0 = time.monotonic()
+    def wait_qemu_size_settled(self, quiet=5, timeout=180, dev=DEVICE_ID):
+        """Wait until QEMU's plugged size of dev has not changed for `quiet`
+        seconds (no size-change event, same size); return that size.
+        Raises WaitTimeout with the size it saw last."""
         self.qmp.clear_events(SIZE_EVENT)
-        size = self.qemu_size(dev)
-        while True:
-            if self.qmp.wait_event(SIZE_EVENT, quiet) is None:
-                now = self.qemu_size(dev)
-                if now == size:
-                    log.info('%s: %s plugged size settled at %s', self.name,
-                             dev, format_size(size))
-                    return size
-                size = now
-            else:
-                size = self.qemu_size(dev)
-            if time.monotonic() - t0 > timeout:
-                raise RigError(f'{self.name}: plugged size still changing '
-                               f'after {timeout}s (now {format_size(size)})')
+        try:
+            size = wait_steady(
+                lambda: self.qemu_size(dev), quiet, timeout,
+                f'{dev}\'s plugged size to hold still for {quiet}s',
+                changed=lambda t: self.qmp.wait_event(SIZE_EVENT, t)
+                is not None)
+        except WaitTimeout as err:
+            raise err.again(f'{self.name}: {dev} plugged size still '
+                            f'changing after {timeout}s (now '
+                            f'{format_size(err.last)})') from None
+        log.info('%s: %s plugged size settled at %s', self.name, dev,
+                 format_size(size))
+        return size
 
     # ---- guest side ---------------------------------------------------------
 
@@ -611,6 +610,20 @@ class Guest:
         if not m:
             raise RigError(f'no MemTotal in /proc/meminfo:\n{out}')
         return int(m.group(1))
+
+    def wait_guest_memtotal(self, want, timeout=120, what=None,
+                            interval=0.25):
+        """Wait until the guest's MemTotal (kB) is `want`, or until
+        want(MemTotal) holds when want is a function; return it.  Raises
+        WaitTimeout with the MemTotal it saw last."""
+        until = want if callable(want) else (lambda kb: kb == want)
+        what = what or (f'MemTotal {want} kB' if not callable(want)
+                        else 'MemTotal')
+        try:
+            return wait_for(self.guest_memtotal, timeout, what, until=until,
+                            interval=interval)
+        except WaitTimeout as err:
+            raise err.again(f'{self.name}: {err}') from None
 
     def guest_meminfo(self):
         out = self.sh('cat /proc/meminfo')
@@ -766,13 +779,13 @@ class Guest:
         try:
             wait_for(probe, timeout, 'driver attributes',
                      until=lambda got: wrong(got) is None, interval=0.1)
-        except RigError:
+        except WaitTimeout as err:
             got = seen[0]
             if got is None:
                 raise
             name, value, was = wrong(got)
-            raise RigError(f'driver attribute {name}: expected {value!r}, '
-                           f'got {was!r} after {timeout}s (all: {got})') \
+            raise err.again(f'driver attribute {name}: expected {value!r}, '
+                            f'got {was!r} after {timeout}s (all: {got})') \
                 from None
 
     def online_offline_device_blocks(self, dev=DEVICE_ID):
@@ -824,17 +837,18 @@ class Guest:
     def set_base_memtotal(self, kb):
         self._base_memtotal = kb
 
-    def wait_until_plugged(self, size, timeout=120, dev=DEVICE_ID):
+    def wait_both_sides(self, size, timeout=120, dev=DEVICE_ID,
+                        interval=0.25):
         """Wait until QEMU reports `size` plugged and the guest's MemTotal
-        is exactly the base plus `size`; fail saying what each side shows.
-        With more devices, the others count with their QEMU size as it is
-        now (use wait_until_all_plugged to name them all)."""
+        is exactly the base plus `size`; raise WaitTimeout saying what each
+        side showed last.  With more devices, the others count with their
+        QEMU size as it is now (wait_both_sides_all names them all)."""
         sizes = {d: self.qemu_size(d) for d in self.vmem_ids() if d != dev}
         sizes[dev] = parse_size(size)
-        self.wait_until_all_plugged(sizes, timeout)
+        self.wait_both_sides_all(sizes, timeout, interval)
 
-    def wait_until_all_plugged(self, sizes, timeout=120):
-        """Like wait_until_plugged for several devices at once: sizes is
+    def wait_both_sides_all(self, sizes, timeout=120, interval=0.25):
+        """Like wait_both_sides for several devices at once: sizes is
         {device id: bytes}; MemTotal must be the base plus their sum."""
         sizes = {d: parse_size(s) for d, s in sizes.items()}
         want_kb = self.base_memtotal() + sum(sizes.values()) // KiB
@@ -848,16 +862,16 @@ class Guest:
         try:
             wait_for(both_sides, timeout,
                      f'QEMU size {shown} and MemTotal {want_kb} kB',
-                     until=lambda seen: seen == want)
-        except RigError as err:
-            raise RigError(f'{self.name}: {err} (as ((QEMU sizes), '
-                           f'MemTotal); base MemTotal '
-                           f'{self.base_memtotal()} kB)')
+                     until=lambda seen: seen == want, interval=interval)
+        except WaitTimeout as err:
+            raise err.again(f'{self.name}: {err} (as ((QEMU sizes), '
+                            f'MemTotal); base MemTotal '
+                            f'{self.base_memtotal()} kB)') from None
         log.info('%s: both sides agree: %s plugged, MemTotal %d kB',
                  self.name, shown, want_kb)
 
     def resize_and_check(self, size, timeout=180, dev=DEVICE_ID):
-        """resize_and_wait plus wait_until_plugged: the common story."""
+        """resize_and_wait plus wait_both_sides: the common story."""
         size = parse_size(size)
         got = self.resize_and_wait(size, timeout, dev)
         if got != size:
@@ -865,7 +879,7 @@ class Guest:
                            f'{format_size(size)} did not converge in '
                            f'{timeout}s: QEMU size {format_size(got)}; '
                            f'driver: {self._driver_state_for_error(dev)}')
-        self.wait_until_plugged(size, dev=dev)
+        self.wait_both_sides(size, dev=dev)
 
     def _driver_state_for_error(self, dev=DEVICE_ID):
         try:

@@ -1,5 +1,6 @@
 """Waiting, and where the seconds go: the phase clock, wait_for and
-hold_for (poll anything)."""
+hold_for (poll anything), wait_steady (until a value stops changing);
+a wait that times out raises WaitTimeout, saying what it saw last."""
 
 import collections
 import contextlib
@@ -58,27 +59,69 @@ def timed(name):
     return wrap
 
 
+class WaitTimeout(RigError):
+    """A wait ran out of time.  The message names what was waited for and
+    what was seen last; so do the attributes: what, last (the last value
+    seen, None if there was none) and timeout (seconds)."""
+
+    def __init__(self, message, what=None, last=None, timeout=None):
+        super().__init__(message)
+        self.what, self.last, self.timeout = what, last, timeout
+
+    def again(self, message):
+        """The same timeout told another way (with the waiter's name, or
+        more of what it saw)."""
+        return WaitTimeout(message, self.what, self.last, self.timeout)
+
+
 @timed('wait')
 def wait_for(probe, timeout, what, until=bool, interval=0.25):
     """Call probe() until until(value) holds; return that value.
 
-    Raises RigError naming what was waited for and the last value seen
+    Raises WaitTimeout naming what was waited for and the last value seen
     (or the last exception the probe raised).
     """
     deadline = time.monotonic() + timeout
-    last = '<never probed>'
+    last, shown = None, '<never probed>'
     while True:
         try:
             value = probe()
             if until(value):
                 return value
-            last = repr(value)
+            last, shown = value, repr(value)
         except RigError as err:
-            last = f'<probe failed: {str(err).splitlines()[0]}>'
+            shown = f'<probe failed: {str(err).splitlines()[0]}>'
         if time.monotonic() >= deadline:
-            raise RigError(f'timed out after {timeout:.0f}s waiting for '
-                           f'{what}; last saw: {last}')
+            raise WaitTimeout(f'timed out after {timeout:.0f}s waiting for '
+                              f'{what}; last saw: {shown}', what, last,
+                              timeout)
         time.sleep(interval)
+
+
+@timed('wait')
+def wait_steady(probe, quiet, timeout, what, interval=0.5, changed=None):
+    """Call probe() until it has returned the same value for `quiet`
+    seconds; return that value.  changed(seconds), when given, waits up to
+    that long for a sign of change (an event) and says whether one came;
+    without it, probe() is called every `interval` seconds.  Raises
+    WaitTimeout with the last value after `timeout` seconds."""
+    t0 = time.monotonic()
+    value, since = probe(), t0
+    while True:
+        if changed is None:
+            time.sleep(interval)
+            signalled = False
+        else:
+            signalled = changed(quiet)
+        now = probe()
+        if signalled or now != value:
+            value, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return value
+        if time.monotonic() - t0 > timeout:
+            raise WaitTimeout(f'timed out after {timeout:.0f}s waiting for '
+                              f'{what}; last saw: {value!r}', what, value,
+                              timeout)
 
 
 @timed('wait')
