@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / 'tests' / 'rig'))
 import vmrig  # noqa: E402
-from vmrig import GiB, MiB, KiB  # noqa: E402
+from vmrig import GiB, MiB, KiB, format_size  # noqa: E402
 
 # The stock driver is loaded on purpose here, and only here.
 os.environ['RIG_ALLOW_STOCK_DRIVER'] = '1'
@@ -46,32 +46,30 @@ def guest(driver, helpers, **settings):
     return vmrig.Guest(ko=DRIVERS[driver], helpers=helpers, **settings)
 
 
-def until(probe, ok, timeout, what):
-    """Poll probe() every POLL s until ok(value); return the seconds it
-    took, or None on timeout."""
+def seconds(wait):
+    """The seconds a rig wait took: wait() is one (polling every POLL s
+    where it polls); None when it timed out (raised vmrig.WaitTimeout, or
+    returned False)."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if ok(probe()):
-            return time.monotonic() - start
-        time.sleep(POLL)
-    say(f'    timed out after {timeout}s waiting for {what}')
-    return None
+    try:
+        reached = wait()
+    except vmrig.WaitTimeout as err:
+        say(f'    {str(err).splitlines()[0]}')
+        return None
+    if reached is False:
+        return None
+    return time.monotonic() - start
 
 
-def settle(g, quiet=5, timeout=300, probe=None):
-    """Wait until QEMU's size (or what probe() returns) stops changing for
-    `quiet` seconds."""
-    probe = probe or g.qemu_size
-    last, since = probe(), time.monotonic()
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        time.sleep(0.5)
-        now = probe()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            break
-    return last, since - start
+def settled(wait):
+    """What a rig wait for a value to hold still (wait_qemu_size_settled,
+    vmrig.wait_steady) returned, or, when the value never held still, the
+    one it saw last."""
+    try:
+        return wait()
+    except vmrig.WaitTimeout as err:
+        say(f'    {str(err).splitlines()[0]}')
+        return err.last
 
 
 # ---- scenarios -------------------------------------------------------------
@@ -84,26 +82,18 @@ def sc_plug_unplug_8g(driver, helpers, args):
     with guest(driver, helpers, region='10G', block='4M') as g:
         base = g.base_memtotal()
         g.resize(8 * GiB)
-        plug = until(g.guest_memtotal, lambda kb: kb == base + 8 * GiB // KiB,
-                     600, 'MemTotal + 8 GiB')
-        profile = driver_profile(g) if driver == 'ours' else {}
+        plug = seconds(lambda: g.wait_guest_memtotal(
+            base + 8 * GiB // KiB, 600, 'MemTotal + 8 GiB', interval=POLL))
+        # Our driver's time counters (debugfs stats, ms_*).
+        profile = g.driver_stats() if driver == 'ours' else {}
         g.resize(0)
-        unplug = until(lambda: (g.qemu_size(), g.guest_memtotal()),
-                       lambda v: v == (0, base), 600, 'size 0, MemTotal back')
+        unplug = seconds(lambda: g.wait_both_sides(0, 600, interval=POLL))
     result = {'plug_8g_s': plug, 'unplug_8g_idle_s': unplug}
     if profile and plug:
         # Where our plug time goes: core mm's add and online, or requests.
         result['plug_share_core_mm'] = profile['ms_add'] / 1000 / plug
         result['plug_share_requests'] = profile['ms_requests'] / 1000 / plug
     return result
-
-
-def driver_profile(g):
-    """Our driver's time counters (debugfs stats, ms)."""
-    out = g.sh('cat /sys/kernel/debug/virtio_mem/virtio*/stats')
-    return {k: int(v) for k, v in
-            (line.split()[:2] for line in out.splitlines()
-             if line.startswith('ms_'))}
 
 
 def sc_loaded_unplug(driver, helpers, args):
@@ -117,9 +107,9 @@ def sc_loaded_unplug(driver, helpers, args):
         anon.wait_output(r'^ready', timeout=300)
         g.sh('memtool fill-file /tmp/cache 512', timeout=300)
         g.resize(2 * GiB)
-        secs = until(g.qemu_size, lambda s: s == 2 * GiB, 300,
-                     'size 2 GiB under load')
-        final, _ = settle(g, quiet=3, timeout=60)
+        secs = seconds(lambda: g.wait_qemu_size(2 * GiB, 300) == 2 * GiB)
+        final = settled(lambda: g.wait_qemu_size_settled(quiet=3,
+                                                         timeout=60))
         anon.signal('USR1')
         try:
             anon.wait_output(r'^verify ok', timeout=300)
@@ -142,8 +132,8 @@ def sc_random_resizes(driver, helpers, args):
         start = time.monotonic()
         for i, t in enumerate(targets):
             g.resize(t)
-            if until(g.qemu_size, lambda s, t=t: s == t, 300,
-                     f'resize {i} to {t >> 20}M') is None:
+            if g.wait_qemu_size(t, 300) != t:
+                say(f'    resize {i} to {format_size(t)} timed out')
                 return {'resizes_per_min': None}
         secs = time.monotonic() - start
     return {'resizes_per_min': len(targets) * 60 / secs}
@@ -160,7 +150,8 @@ def sc_small_guest_growth(driver, helpers, args):
             g.resize(step * GiB)
             # A guest out of memory stops plugging: wait until the size
             # stops moving rather than for a size that never comes.
-            reached = settle(g, quiet=20, timeout=600)[0] == step * GiB
+            reached = settled(lambda: g.wait_qemu_size_settled(
+                quiet=20, timeout=600)) == step * GiB
             try:
                 alive = g.alive() and g.run('true', timeout=60)[0] == 0
             except vmrig.RigError:
@@ -208,25 +199,26 @@ def sc_balloon_vs_mem(driver, helpers, args):
             g.sh('insmod /modules/virtio_balloon.ko')
             base = g.guest_memtotal()
             g.qmp.execute('balloon', value=2 * GiB)
-            shrink = until(g.guest_memtotal,
-                           lambda kb: kb <= base - GiB // KiB, 300,
-                           'balloon inflated by 1 GiB')
+            shrink = seconds(lambda: g.wait_guest_memtotal(
+                lambda kb: kb <= base - GiB // KiB, 300,
+                'balloon inflated by 1 GiB', interval=POLL))
             g.qmp.execute('balloon', value=3 * GiB)
-            grow = until(g.guest_memtotal, lambda kb: kb >= base, 300,
-                         'balloon deflated')
+            grow = seconds(lambda: g.wait_guest_memtotal(
+                lambda kb: kb >= base, 300, 'balloon deflated',
+                interval=POLL))
         return {'shrink_1g_s': shrink, 'regrow_1g_s': grow}
     with guest(driver, helpers, region='4G', block='4M') as g:
         base = g.base_memtotal()
         g.resize_and_wait(2 * GiB, timeout=300)
-        until(g.guest_memtotal, lambda kb: kb == base + 2 * GiB // KiB, 120,
-              'MemTotal + 2 GiB')
+        seconds(lambda: g.wait_guest_memtotal(base + 2 * GiB // KiB, 120,
+                                              'MemTotal + 2 GiB'))
         g.resize(1 * GiB)
-        shrink = until(g.guest_memtotal, lambda kb: kb == base + GiB // KiB,
-                       300, 'MemTotal + 1 GiB')
+        shrink = seconds(lambda: g.wait_guest_memtotal(
+            base + GiB // KiB, 300, 'MemTotal + 1 GiB', interval=POLL))
         g.resize(2 * GiB)
-        grow = until(g.guest_memtotal,
-                     lambda kb: kb == base + 2 * GiB // KiB, 300,
-                     'MemTotal + 2 GiB again')
+        grow = seconds(lambda: g.wait_guest_memtotal(
+            base + 2 * GiB // KiB, 300, 'MemTotal + 2 GiB again',
+            interval=POLL))
     return {'shrink_1g_s': shrink, 'regrow_1g_s': grow}
 
 
@@ -307,13 +299,17 @@ def sc_starve(driver, helpers, args):
         sampler = g.start_process(MINAVAIL_SAMPLER, what='sampler')
         ask()
         # Until the size stops moving: the target may never come.
-        settle(g, quiet=10, timeout=600, probe=(
-            (lambda: g.qmp.execute('query-balloon')['actual'])
-            if driver == 'balloon' else None))
+        if driver == 'balloon':
+            settled(lambda: vmrig.wait_steady(
+                lambda: g.qmp.execute('query-balloon')['actual'], 10, 600,
+                'the balloon to hold still'))
+        else:
+            settled(lambda: g.wait_qemu_size_settled(quiet=10, timeout=600))
         result = starve_outcome(g, holder, sampler)
         holder.stop()
-        result['starve_target_after_release_s'] = until(
-            reached, bool, 300, 'the target after the holder exits')
+        result['starve_target_after_release_s'] = seconds(
+            lambda: vmrig.wait_for(reached, 300, 'the target after the '
+                                   'holder exits', interval=POLL))
         sampler.stop()
     return result
 
