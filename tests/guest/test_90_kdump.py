@@ -95,7 +95,8 @@ def size_summary():
     if SIZES:
         lines = ['dump sizes:']
         for what, nbytes, note in SIZES:
-            lines.append(f'  {what:<44} {kdump.human(nbytes):>12}  {note}')
+            lines.append(f'  {what:<44} {format_size(nbytes, "M"):>12}  '
+                         f'{note}')
         vmrig.log.info('\n'.join(lines))
 
 
@@ -252,7 +253,7 @@ def log_capture(s):
     c = s.capture
     vmrig.log.info('%s: makedumpfile %s, readall %s, vmcore %s, crash to '
                    'power-off %.1fs', s.name, c.makedumpfile(), c.readall(),
-                   kdump.human(c.vmcore_bytes() or 0), c.seconds)
+                   format_size(c.vmcore_bytes() or 0, 'M'), c.seconds)
     vmrig.log.info('%s: makedumpfile report:\n%s', s.name, c.report_text)
 
 
@@ -516,7 +517,7 @@ def test_without_our_driver_the_capture_kernel_reads_unplugged_memory(
     check_capture_ran(s)
     read = kdump.overlap(s.data_after, s.unplugged_all)
     vmrig.log.info('no driver: the capture kernel read %s of unplugged '
-                   'memory', kdump.human(read))
+                   'memory', format_size(read, 'M'))
     # Every unplugged byte in the elfcorehdr (1028M as loaded) was read.
     loaded = sum(b - a for a, b, n in s.loaded_ram if 'virtio_mem' in n)
     assert read == loaded - s.plugged, (
@@ -641,6 +642,6 @@ def test_dump_sizes_with_and_without_unplugged_memory(qemu_dumps):
     z = {s: d['kdump-zlib bytes'] for s, d in qemu_dumps.items()}
     grew = z['1G'] - z['512M']
     vmrig.log.info('kdump-zlib: 1G %s, 512M %s (+%s for 512M more)',
-                   kdump.human(z['1G']), kdump.human(z['512M']),
-                   kdump.human(grew))
+                   format_size(z['1G'], 'M'), format_size(z['512M'], 'M'),
+                   format_size(grew, 'M'))
     assert 0 < grew < 512 * MiB // 4096 * 64, format_size(grew)

@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 
 import vmrig
-from vmrig import RigError, parse_size
+from vmrig import RigError, format_size, parse_size
 
 log = logging.getLogger('vmrig')
 
@@ -664,8 +664,8 @@ class KdumpGuest(vmrig.Guest):
         self.qmp.execute('dump-guest-memory', timeout=timeout, **args)
         took = time.monotonic() - t0
         log.info('%s: dump-guest-memory %s paging=%s: %s in %.1fs',
-                 self.name, fmt, paging, human(Path(path).stat().st_size),
-                 took)
+                 self.name, fmt, paging,
+                 format_size(Path(path).stat().st_size, 'M'), took)
         return took
 
 
@@ -705,10 +705,6 @@ def overlap(ranges_a, ranges_b):
 
 # --------------------------------------------------------------------------
 # Host side
-
-def human(nbytes):
-    return f'{nbytes / vmrig.MiB:.1f} MiB'
-
 
 def reassemble(flat, out):
     """makedumpfile -R: the flattened dump on the raw disk -> a kdump

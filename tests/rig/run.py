@@ -18,20 +18,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vmrig  # noqa: E402
-from vmrig import format_size  # noqa: E402
+from vmrig import KiB, format_size  # noqa: E402
 
 
 def show(g):
     print(f'QEMU: plugged {format_size(g.qemu_size())}, '
           f'requested {format_size(g.qemu_requested())}')
-    memtotal = g.guest_memtotal()
+    memtotal = g.guest_memtotal() * KiB
     try:
-        base = g.base_memtotal()
-        print(f'guest: MemTotal {memtotal / 1024:.1f} MiB, '
-              f'{(memtotal - base) / 1024:+.1f} MiB over the '
-              f'{base / 1024:.1f} MiB it has with nothing plugged')
+        base = g.base_memtotal() * KiB
+        sign = '+' if memtotal >= base else ''
+        print(f'guest: MemTotal {format_size(memtotal, "M")}, '
+              f'{sign}{format_size(memtotal - base, "M")} over the '
+              f'{format_size(base, "M")} it has with nothing plugged')
     except vmrig.RigError:
-        print(f'guest: MemTotal {memtotal / 1024:.1f} MiB')
+        print(f'guest: MemTotal {format_size(memtotal, "M")}')
     if g.load_driver and g.driver_loaded():
         # The guest tool says it best: sizes, shortfall, the block map.
         print(g.sh('vmemstat -n').rstrip())

@@ -19,8 +19,12 @@ def parse_size(size):
     return int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]
 
 
-def format_size(nbytes):
-    """bytes -> the largest exact unit ('1028M', '2G', '0')."""
+def format_size(nbytes, unit=None):
+    """bytes -> the largest exact unit ('1028M', '2G', '0'), as QEMU and
+    the scenarios write sizes; with a unit ('K', 'M', 'G', 'T'): the size
+    in it to a tenth, for sizes that are not round ('12.3 MiB')."""
+    if unit:
+        return f'{nbytes / _SIZE_UNITS[unit]:.1f} {unit}iB'
     if nbytes == 0:
         return '0'
     for unit in ('T', 'G', 'M', 'K'):
