@@ -1,6 +1,6 @@
 """vmemctl against a real QEMU: one guest of Debian's kernel with our
 virtio_mem.ko, booted once for the whole module by the rig
-(tests/rig/vmrig.py), with two virtio-mem devices (vm0: 4 GiB region, 4 MiB
+(tests/rig/vmrig/), with two virtio-mem devices (vm0: 4 GiB region, 4 MiB
 blocks; vm1: 2 GiB region, 2 MiB blocks) and a second QMP socket that only
 vmemctl uses (QEMU serves one client per QMP socket; the rig holds the
 first).  Every test leaves both devices at 0 plugged with the driver
@@ -238,8 +238,8 @@ def qemu_devices(g):
 
 def plugged_on_both_sides(g, dev_id, size):
     """QEMU's size of dev_id is size, and the guest's MemTotal grew by
-    exactly what all devices have plugged.  (Guest.wait_both_sides
-    knows only vm0.)"""
+    exactly what all devices have plugged (vm1 is not one of the rig's
+    settings: it comes in through extra QEMU arguments)."""
     assert g.qom_get('size', path=qom_path(dev_id)) == size
     total = sum(g.qom_get('size', path=qom_path(d['id'])) for d in DEVICES)
     want_kb = g.base_memtotal() + total // KiB
