@@ -9,9 +9,16 @@
  * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
  * and tells the device; a memory block with nothing plugged is removed.
  *
- * This file implements Sub Block Mode: the device block is smaller than a
- * memory block, so a memory block may be partly plugged. The pure logic
- * (config checks, geometry, block state, planning) is in vmem_logic.h.
+ * This file holds, in this order: module parameters; struct vmem and its
+ * locks; the request transport; fake-offline pages, the online-page
+ * callback and the memory notifier; plugging and adding units (both
+ * modes); the safety floor's judgement of unplug steps; bounded offlining;
+ * Sub Block Mode unplug; Big Block Mode; the worker and its retry policy;
+ * sysfs; kdump mode; debugfs; probe, remove and power management. Sub
+ * Block Mode is for device blocks smaller than a memory block (a memory
+ * block may be partly plugged), Big Block Mode for larger ones. The pure
+ * logic (config checks, geometry, block state, planning, the floor, the
+ * result table) is in vmem_logic.h, shared with tests/unit and tests/fuzz.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -235,6 +242,20 @@ MODULE_PARM_DESC(pressure_stalls,
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
 
+/*
+ * Lock order, outermost first (the one place it is written down):
+ *
+ *   core mm's device_hotplug_lock and mem_hotplug_lock (the memory notifier
+ *   and the online-page callback are called with them held)
+ *     vmem_devices_lock (the online-page callback)
+ *       vmem->hotplug_lock (vmem_lock_blocks() / vmem_unlock_blocks(), or
+ *       plain mutex_lock() in the notifier and the callback)
+ *         vmem->req_lock (one request in flight)
+ *
+ * vmem->stop_lock is a leaf. Never call into memory hotplug (add, offline,
+ * remove) with hotplug_lock held: the notifier takes it.
+ */
+
 /**
  * struct vmem - one virtio-mem device
  * @vdev: the virtio device
@@ -418,6 +439,7 @@ static const char * const vmem_mb_state_names[] = {
 static void vmem_set_mb_state(struct vmem *vm, u64 mb_id,
 			      enum vmem_mb_state state)
 {
+	lockdep_assert_held(&vm->hotplug_lock);
 	vmem_mb_set_state(&vm->blocks, mb_id, state);
 	trace_vmem_mb_state(dev_name(&vm->vdev->dev), mb_id,
 			    vmem_mb_state_names[state]);
@@ -431,26 +453,14 @@ static DEFINE_MUTEX(vmem_devices_lock);
 static const char vmem_res_name[] = "System RAM (virtio_mem)";
 
 /*
- * Internal results, one meaning each; vmem_retry_policy() turns them into
- * what the worker does next.
+ * Internal results are the VMEM_* errnos of vmem_logic.h, one meaning
+ * each; vmem_result_from_errno() and vmem_result_action() there turn them
+ * into what the worker does next (vmem_retry_policy()).
  */
-#define VMEM_RESTART	(-ECANCELED)	/* config changed: start over */
-#define VMEM_DEV_BUSY	(-EAGAIN)	/* the device answered BUSY */
-#define VMEM_MEM_BUSY	(-EBUSY)	/* guest memory could not be taken */
-#define VMEM_NO_SPACE	(-ENOSPC)	/* usable region exhausted */
-#define VMEM_NACK	(-EPERM)	/* the device refused a plug */
-#define VMEM_ONLINE_FAILED (-ENODATA)	/* added memory could not be onlined */
-#define VMEM_REMOVE_FAILED (-ENOTEMPTY)	/* unplugged memory still added */
-#define VMEM_FLOOR	(-EDQUOT)	/* a step would go below the floor */
-#define VMEM_PRESSURE	(-ETIME)	/* the rest of the guest stalled */
 
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
 /* ---------------------------------------------------------------------- */
-
-static const char * const vmem_req_names[] = {
-	"PLUG", "UNPLUG", "UNPLUG_ALL", "STATE",
-};
 
 static void vmem_vq_done(struct virtqueue *vq)
 {
@@ -783,6 +793,12 @@ static void vmem_lock_blocks(struct vmem *vm)
 	}
 }
 
+/* Release what vmem_lock_blocks() took. */
+static void vmem_unlock_blocks(struct vmem *vm)
+{
+	mutex_unlock(&vm->hotplug_lock);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Memory notifier                                                        */
 /* ---------------------------------------------------------------------- */
@@ -892,7 +908,7 @@ static int vmem_sbm_plug_sbs(struct vmem *vm, u64 mb_id, unsigned int first,
 		if (vmem_mb_is_online(mb))
 			vmem_pages_give_to_buddy(pfn, PHYS_PFN((u64)count * vm->geo.sb_size));
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return rc;
 }
 
@@ -913,7 +929,7 @@ static void vmem_mark_added(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 			vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 		count -= n;
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 }
 
 /*
@@ -927,7 +943,7 @@ static void vmem_sbm_pin_memmap(struct vmem *vm, u64 mb_id)
 
 	vmem_lock_blocks(vm);
 	vmem_mb_get(&vm->blocks, mb_id)->pinned = vmem_sb_mask(0, n);
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 }
 
 /*
@@ -1414,7 +1430,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 	vmem_lock_blocks(vm);
 	vmem_set_mb_state(vm, mb_id, VMEM_MB_UNUSED);
 	mb->pinned = 0;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return vmem_sbm_unplug_leftovers(vm);
 }
 
@@ -1433,6 +1449,7 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	unsigned int head;
 	int rc;
 
+	lockdep_assert_held(&vm->hotplug_lock);
 	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
 				GFP_KERNEL | __GFP_NOWARN);
 	atomic64_add(ktime_get_ns() - start, &vm->ns_take);
@@ -1557,7 +1574,7 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
 	pinned = hweight64(mb->pinned);
 	memmap_only = !rc && mb->pinned && !vmem_mb_unpluggable(mb) &&
 		      *nb_sbs >= pinned;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	if (memmap_only) {
 		rc = vmem_remove_unit(vm, mb_id);
 		if (!rc)
@@ -1582,7 +1599,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 		u64 mb_id = vm->geo.first_mb_id + i;
 		unsigned int n = hweight64(mb->plugged), first, head;
 
-		if (mb->state != VMEM_MB_UNUSED || !mb->plugged)
+		if (!vmem_mb_is_leftover(mb))
 			continue;
 		/* One run: the memmap's, less a head an earlier try unplugged. */
 		first = __ffs64(mb->plugged);
@@ -1592,7 +1609,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
 		vmem_lock_blocks(vm);
 		vmem_mb_set_plugged(&vm->blocks, mb_id, first, rc ? head : n,
 				    false);
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 	}
 	return rc;
 }
@@ -1622,7 +1639,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 		vmem_set_mb_state(vm, mb_id + i, VMEM_MB_UNUSED);
 		vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return vmem_sbm_unplug_leftovers(vm);
 }
 
@@ -1697,6 +1714,7 @@ static void vmem_bbm_give_back(struct vmem *vm, u64 mb_id, u64 nb_mbs)
 	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
 	u64 i;
 
+	lockdep_assert_held(&vm->hotplug_lock);
 	for (i = 0; i < nb_mbs; i++) {
 		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
 
@@ -1750,12 +1768,12 @@ static int vmem_bbm_unplug_bb(struct vmem *vm, u64 mb_id)
 		vmem_bbm_give_back(vm, mb_id + skip + head, i - skip - head);
 		for (i = skip; i < skip + head; i++)
 			vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 		return rc;
 	}
 	for (i = skip; i < nb; i++)
 		vmem_mb_set_plugged(&vm->blocks, mb_id + i, 0, 1, false);
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 
 	/* Unplugged for good; a failed removal is retried by the worker. */
 	vmem_remove_unit(vm, mb_id);
@@ -1771,7 +1789,7 @@ static u64 vmem_bbm_online_bytes(struct vmem *vm, u64 mb_id)
 	for (i = 0; i < vm->geo.bb_mbs; i++)
 		if (vmem_mb_is_online(vmem_mb_get(&vm->blocks, mb_id + i)))
 			online += vm->geo.mb_size;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 	return online;
 }
 
@@ -1965,9 +1983,9 @@ static int vmem_run(struct vmem *vm)
 	return rc ?: removal;
 }
 
-static const char vmem_reason_floor[] = "guest needs the memory";
-static const char vmem_reason_pressure[] =
-	"guest needs the memory: under memory pressure";
+/* The two reasons the shortfall adds numbers to, from the result table. */
+#define vmem_reason_floor	(vmem_result_rules[VMEM_RES_FLOOR].reason)
+#define vmem_reason_pressure	(vmem_result_rules[VMEM_RES_PRESSURE].reason)
 
 /* The shortfall reason, with the numbers behind it when the guest needs memory. */
 static void vmem_shortfall_reason_format(struct vmem *vm, char *buf,
@@ -2023,12 +2041,13 @@ static void vmem_schedule(struct vmem *vm, unsigned long delay)
 /* The one place that turns a result into what happens next. */
 static void vmem_retry_policy(struct vmem *vm, int rc)
 {
-	const char *reason = NULL;
+	const enum vmem_result res = vmem_result_from_errno(rc);
+	const char *reason;
 
-	if (rc != VMEM_PRESSURE)
+	if (res != VMEM_RES_PRESSURE)
 		vm->pressure_backoff_ms = 0;
-	switch (rc) {
-	case 0:
+	switch (vmem_result_action(res, &reason)) {
+	case VMEM_ACT_DONE:
 		vm->retry_ms = 0;
 		vmem_set_shortfall(vm, NULL);
 		/* Plugging is in whole units: say so when that falls short. */
@@ -2045,54 +2064,38 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 				 vm->cfg.requested_size >> 20);
 		}
 		return;
-	case VMEM_RESTART:
+	case VMEM_ACT_RESTART:
 		vmem_schedule(vm, 0);
 		return;
-	case VMEM_NO_SPACE:
-		vmem_set_shortfall(vm, "usable region exhausted");
+	case VMEM_ACT_WAIT_CONFIG:
+		vmem_set_shortfall(vm, reason);
 		return;
-	case VMEM_NACK:
-		/* The requested size shrank under us; a config change follows. */
-		vmem_set_shortfall(vm, "device refused plug");
-		return;
-	case VMEM_FLOOR:
+	case VMEM_ACT_GUEST_NEEDS:
 		/*
 		 * Not a failure: the guest needs the memory. Look again soon,
-		 * so the unplug goes on by itself once memory frees up.
+		 * so the unplug goes on by itself once memory frees up; after
+		 * pressure, wait longer each time it comes back.
 		 */
-		vmem_set_shortfall(vm, vmem_reason_floor);
-		atomic64_inc(&vm->floor_stops);
-		vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
-		return;
-	case VMEM_PRESSURE:
+		vmem_set_shortfall(vm, reason);
+		if (res == VMEM_RES_FLOOR) {
+			atomic64_inc(&vm->floor_stops);
+			vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
+			return;
+		}
 		vm->pressure_backoff_ms = vmem_backoff_next(vm->pressure_backoff_ms,
 							    VMEM_FLOOR_RETRY_MS,
 							    VMEM_PRESSURE_RETRY_MAX_MS);
-		vmem_set_shortfall(vm, vmem_reason_pressure);
 		atomic64_inc(&vm->pressure_stops);
 		vmem_schedule(vm, msecs_to_jiffies(vm->pressure_backoff_ms));
 		return;
-	case VMEM_DEV_BUSY:
-		reason = "device busy, retrying";
-		break;
-	case VMEM_MEM_BUSY:
-		reason = "memory in use, retrying";
-		break;
-	case -ENOMEM:
-		reason = "out of guest memory, retrying";
-		break;
-	case VMEM_ONLINE_FAILED:
-		reason = "onlining added memory failed, retrying";
-		break;
-	case VMEM_REMOVE_FAILED:
-		reason = "removing unplugged memory failed, retrying";
-		break;
-	default:
+	case VMEM_ACT_STOP:
 		WRITE_ONCE(vm->broken, true);
-		vmem_set_shortfall(vm, "device stopped after an error");
+		vmem_set_shortfall(vm, reason);
 		WRITE_ONCE(vm->last_error, rc);
-		WRITE_ONCE(vm->last_error_reason, "device stopped after an error");
+		WRITE_ONCE(vm->last_error_reason, reason);
 		return;
+	case VMEM_ACT_BACK_OFF:
+		break;
 	}
 	vmem_set_shortfall(vm, reason);
 	WRITE_ONCE(vm->last_error, rc);
@@ -2686,6 +2689,7 @@ out_free:
 static bool vmem_empty_device(struct vmem *vm)
 {
 	unsigned int delay_ms = 100;
+	const char *reason;
 	int try, rc = 0;
 	/* Here too the floor holds: memory the guest needs stays plugged. */
 	int slot = vmem_own_begin();
@@ -2699,8 +2703,8 @@ static bool vmem_empty_device(struct vmem *vm)
 		else if (vm->blocks.plugged_sbs)
 			rc = vmem_sbm_unplug(vm, vm->blocks.plugged_sbs);
 		rc = vmem_remove_empty_units(vm) ?: rc;
-		if (!rc || (rc != VMEM_MEM_BUSY && rc != VMEM_DEV_BUSY &&
-			    rc != VMEM_REMOVE_FAILED && rc != -ENOMEM))
+		if (vmem_result_action(vmem_result_from_errno(rc), &reason) !=
+		    VMEM_ACT_BACK_OFF)
 			break;
 		msleep(delay_ms);
 		delay_ms *= 2;
@@ -2754,7 +2758,7 @@ static u64 vmem_secure_kept_memory(struct vmem *vm, u64 *unsafe)
 					vmem_page_clear_skippable(pfn_to_page(pfn + p));
 			}
 		}
-		mutex_unlock(&vm->hotplug_lock);
+		vmem_unlock_blocks(vm);
 		if (!offline || !holes)
 			continue;
 		/* Offline memory of a unit partly online cannot be removed. */
@@ -2808,7 +2812,7 @@ static void vmem_remove(struct virtio_device *vdev)
 	 */
 	vmem_lock_blocks(vm);
 	vm->closing = true;
-	mutex_unlock(&vm->hotplug_lock);
+	vmem_unlock_blocks(vm);
 
 	if (!empty) {
 		removed = vmem_secure_kept_memory(vm, &unsafe);

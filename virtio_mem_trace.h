@@ -12,30 +12,28 @@
 #define VIRTIO_MEM_TRACE_H
 
 #include <linux/tracepoint.h>
+#include "vmem_logic.h"
 
 TRACE_EVENT(vmem_request,
 	TP_PROTO(const char *dev, u16 type, u64 addr, u64 nb_blocks, int resp),
 	TP_ARGS(dev, type, addr, nb_blocks, resp),
 	TP_STRUCT__entry(
 		__string(dev, dev)
-		__field(u16, type)
+		__string(type, vmem_req_name(type))
 		__field(u64, addr)
 		__field(u64, nb_blocks)
-		__field(int, resp)
+		__string(resp, vmem_resp_name(resp))
 	),
 	TP_fast_assign(
 		__assign_str(dev, dev);
-		__entry->type = type;
+		__assign_str(type, vmem_req_name(type));
 		__entry->addr = addr;
 		__entry->nb_blocks = nb_blocks;
-		__entry->resp = resp;
+		__assign_str(resp, vmem_resp_name(resp));
 	),
 	TP_printk("%s %s addr=%#llx blocks=%llu resp=%s", __get_str(dev),
-		  __print_symbolic(__entry->type, { 0, "PLUG" }, { 1, "UNPLUG" },
-				   { 2, "UNPLUG_ALL" }, { 3, "STATE" }),
-		  __entry->addr, __entry->nb_blocks,
-		  __print_symbolic(__entry->resp, { 0, "ACK" }, { 1, "NACK" },
-				   { 2, "BUSY" }, { 3, "ERROR" }))
+		  __get_str(type), __entry->addr, __entry->nb_blocks,
+		  __get_str(resp))
 );
 
 DECLARE_EVENT_CLASS(vmem_sbs,

@@ -27,6 +27,28 @@
  */
 #define VMEM_MAX_SBS_PER_MB	64
 
+/* Request names, as the spec numbers them, for the log, debugfs and traces. */
+static const char * const vmem_req_names[] = {
+	[0] = "PLUG", [1] = "UNPLUG", [2] = "UNPLUG_ALL", [3] = "STATE",
+};
+
+/* Response names, as the spec numbers them, for the log and traces. */
+static const char * const vmem_resp_type_names[] = {
+	[0] = "ACK", [1] = "NACK", [2] = "BUSY", [3] = "ERROR",
+};
+
+/* A request's name; "unknown" for a type the spec does not define. */
+static inline const char *vmem_req_name(unsigned int type)
+{
+	return type < 4 ? vmem_req_names[type] : "unknown";
+}
+
+/* A response's name; "unknown" for a type the spec does not define. */
+static inline const char *vmem_resp_name(int type)
+{
+	return type >= 0 && type < 4 ? vmem_resp_type_names[type] : "unknown";
+}
+
 /**
  * struct vmem_config - the device's configuration space, in CPU order
  * @block_size: device block size, the plug granularity
@@ -417,6 +439,16 @@ static inline u64 vmem_mb_unpluggable(const struct vmem_mb *mb)
 	return mb->plugged & ~mb->pinned;
 }
 
+/*
+ * A leftover: removed from Linux (unused) but with sub blocks still plugged,
+ * the memmap sub blocks whose unplug failed after the removal. Nothing can
+ * be added there until the worker has unplugged them.
+ */
+static inline bool vmem_mb_is_leftover(const struct vmem_mb *mb)
+{
+	return mb->state == VMEM_MB_UNUSED && mb->plugged;
+}
+
 static inline bool vmem_mb_is_online(const struct vmem_mb *mb)
 {
 	return mb->state == VMEM_MB_ONLINE_KERNEL ||
@@ -535,7 +567,8 @@ static inline bool vmem_pick_plug_mb(struct vmem_blocks *b, u64 usable_nb_mb,
 		}
 	}
 	for (i = 0; i < usable_nb_mb; i++) {
-		if (b->mb[i].state == VMEM_MB_UNUSED && !b->mb[i].plugged) {
+		if (b->mb[i].state == VMEM_MB_UNUSED &&
+		    !vmem_mb_is_leftover(&b->mb[i])) {
 			*mb_id = geo->first_mb_id + i;
 			return false;
 		}
@@ -717,6 +750,182 @@ static inline int vmem_request_split(vmem_send_fn send, void *ctx, bool plug,
 		return -EIO;
 	*changed = 0;
 	return rc;
+}
+
+/*
+ * The driver's internal results as errnos, one meaning each, for the code
+ * paths that also pass on the kernel's own errors (-ENOMEM). Everything
+ * else a step can fail with (ERROR, an unknown response, a request that
+ * could not be sent) means the driver and the device disagree.
+ */
+#define VMEM_RESTART	(-ECANCELED)	/* config changed: start over */
+#define VMEM_DEV_BUSY	(-EAGAIN)	/* the device answered BUSY */
+#define VMEM_MEM_BUSY	(-EBUSY)	/* guest memory could not be taken */
+#define VMEM_NO_SPACE	(-ENOSPC)	/* usable region exhausted */
+#define VMEM_NACK	(-EPERM)	/* the device refused a plug */
+#define VMEM_ONLINE_FAILED (-ENODATA)	/* added memory could not be onlined */
+#define VMEM_REMOVE_FAILED (-ENOTEMPTY)	/* unplugged memory still added */
+#define VMEM_FLOOR	(-EDQUOT)	/* a step would go below the floor */
+#define VMEM_PRESSURE	(-ETIME)	/* the rest of the guest stalled */
+
+/**
+ * enum vmem_result - what a run of the worker (or of unload) came to
+ * @VMEM_RES_OK: the device has the requested size
+ * @VMEM_RES_RESTART: the config changed during the run
+ * @VMEM_RES_DEV_BUSY: the device answered BUSY (e.g. during migration)
+ * @VMEM_RES_MEM_BUSY: guest memory could not be taken (unmovable pages)
+ * @VMEM_RES_NO_MEMORY: an allocation failed (-ENOMEM)
+ * @VMEM_RES_NO_SPACE: the usable region has no room left
+ * @VMEM_RES_NACK: the device refused a plug
+ * @VMEM_RES_ONLINE_FAILED: added memory could not be onlined
+ * @VMEM_RES_REMOVE_FAILED: unplugged memory could not be removed
+ * @VMEM_RES_FLOOR: a step would leave the guest below its safety floor
+ * @VMEM_RES_PRESSURE: the rest of the guest stalled on allocations
+ * @VMEM_RES_ERROR: ERROR, an unknown response, a request not sent: the
+ *	driver and the device disagree
+ * @VMEM_RES_NR: number of results
+ */
+enum vmem_result {
+	VMEM_RES_OK,
+	VMEM_RES_RESTART,
+	VMEM_RES_DEV_BUSY,
+	VMEM_RES_MEM_BUSY,
+	VMEM_RES_NO_MEMORY,
+	VMEM_RES_NO_SPACE,
+	VMEM_RES_NACK,
+	VMEM_RES_ONLINE_FAILED,
+	VMEM_RES_REMOVE_FAILED,
+	VMEM_RES_FLOOR,
+	VMEM_RES_PRESSURE,
+	VMEM_RES_ERROR,
+	VMEM_RES_NR,
+};
+
+/**
+ * enum vmem_action - what the worker does after a result
+ * @VMEM_ACT_DONE: nothing until the config changes
+ * @VMEM_ACT_RESTART: run again at once
+ * @VMEM_ACT_BACK_OFF: a transient failure: try again after the growing
+ *	retry delay (unload tries again a few times)
+ * @VMEM_ACT_GUEST_NEEDS: the guest needs the memory: judge again later (a
+ *	second after a floor stop, a growing pause after pressure); unload
+ *	keeps it
+ * @VMEM_ACT_WAIT_CONFIG: the host must change the config first
+ * @VMEM_ACT_STOP: stop sending requests
+ */
+enum vmem_action {
+	VMEM_ACT_DONE,
+	VMEM_ACT_RESTART,
+	VMEM_ACT_BACK_OFF,
+	VMEM_ACT_GUEST_NEEDS,
+	VMEM_ACT_WAIT_CONFIG,
+	VMEM_ACT_STOP,
+};
+
+/**
+ * struct vmem_result_rule - one row of the result table
+ * @action: what the worker does
+ * @reason: the shortfall and last-error reason shown in sysfs, debugfs and
+ *	the log; NULL when there is no shortfall
+ */
+struct vmem_result_rule {
+	enum vmem_action action;
+	const char *reason;
+};
+
+/* The one table of results: what each means and what is done about it. */
+static const struct vmem_result_rule vmem_result_rules[VMEM_RES_NR] = {
+	[VMEM_RES_OK] = { VMEM_ACT_DONE, NULL },
+	[VMEM_RES_RESTART] = { VMEM_ACT_RESTART, NULL },
+	[VMEM_RES_DEV_BUSY] = { VMEM_ACT_BACK_OFF, "device busy, retrying" },
+	[VMEM_RES_MEM_BUSY] = { VMEM_ACT_BACK_OFF, "memory in use, retrying" },
+	[VMEM_RES_NO_MEMORY] = { VMEM_ACT_BACK_OFF,
+				 "out of guest memory, retrying" },
+	[VMEM_RES_NO_SPACE] = { VMEM_ACT_WAIT_CONFIG,
+				"usable region exhausted" },
+	/* The requested size shrank under us; a config change follows. */
+	[VMEM_RES_NACK] = { VMEM_ACT_WAIT_CONFIG, "device refused plug" },
+	[VMEM_RES_ONLINE_FAILED] = { VMEM_ACT_BACK_OFF,
+				     "onlining added memory failed, retrying" },
+	[VMEM_RES_REMOVE_FAILED] = { VMEM_ACT_BACK_OFF,
+				     "removing unplugged memory failed, retrying" },
+	[VMEM_RES_FLOOR] = { VMEM_ACT_GUEST_NEEDS, "guest needs the memory" },
+	[VMEM_RES_PRESSURE] = { VMEM_ACT_GUEST_NEEDS,
+				"guest needs the memory: under memory pressure" },
+	[VMEM_RES_ERROR] = { VMEM_ACT_STOP, "device stopped after an error" },
+};
+
+/**
+ * vmem_result_from_errno() - the result a run's return value stands for
+ * @rc: 0, one of the VMEM_* errnos above, -ENOMEM, or any other errno
+ *
+ * Return: the matching result; VMEM_RES_ERROR for any errno not listed.
+ */
+static inline enum vmem_result vmem_result_from_errno(int rc)
+{
+	switch (rc) {
+	case 0:
+		return VMEM_RES_OK;
+	case VMEM_RESTART:
+		return VMEM_RES_RESTART;
+	case VMEM_DEV_BUSY:
+		return VMEM_RES_DEV_BUSY;
+	case VMEM_MEM_BUSY:
+		return VMEM_RES_MEM_BUSY;
+	case -ENOMEM:
+		return VMEM_RES_NO_MEMORY;
+	case VMEM_NO_SPACE:
+		return VMEM_RES_NO_SPACE;
+	case VMEM_NACK:
+		return VMEM_RES_NACK;
+	case VMEM_ONLINE_FAILED:
+		return VMEM_RES_ONLINE_FAILED;
+	case VMEM_REMOVE_FAILED:
+		return VMEM_RES_REMOVE_FAILED;
+	case VMEM_FLOOR:
+		return VMEM_RES_FLOOR;
+	case VMEM_PRESSURE:
+		return VMEM_RES_PRESSURE;
+	default:
+		return VMEM_RES_ERROR;
+	}
+}
+
+/**
+ * vmem_result_action() - what to do after a result, and why
+ * @res: the result; anything out of range counts as VMEM_RES_ERROR
+ * @reason: set to the reason to show (NULL: no shortfall)
+ *
+ * Return: the action.
+ */
+static inline enum vmem_action vmem_result_action(enum vmem_result res,
+						  const char **reason)
+{
+	if ((unsigned int)res >= VMEM_RES_NR)
+		res = VMEM_RES_ERROR;
+	*reason = vmem_result_rules[res].reason;
+	return vmem_result_rules[res].action;
+}
+
+/**
+ * vmem_resp_to_result() - what a device response to PLUG or UNPLUG means
+ * @type: response type as received
+ *
+ * Return: VMEM_RES_OK for ACK, VMEM_RES_NACK, VMEM_RES_DEV_BUSY, and
+ * VMEM_RES_ERROR for ERROR and for types the spec does not define.
+ */
+static inline enum vmem_result vmem_resp_to_result(unsigned int type)
+{
+	switch (type) {
+	case VMEM_RESP_ACK:
+		return VMEM_RES_OK;
+	case VMEM_RESP_NACK:
+		return VMEM_RES_NACK;
+	case VMEM_RESP_BUSY:
+		return VMEM_RES_DEV_BUSY;
+	default:
+		return VMEM_RES_ERROR;
+	}
 }
 
 /**

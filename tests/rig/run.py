@@ -4,8 +4,8 @@ hand.
 
 Commands (one per line, from a terminal or a pipe):
   size SIZE     request SIZE (e.g. 2G, 1028M), wait, then show
-  show          QEMU's plugged/requested size, the guest's MemTotal, the
-                device's memory blocks and the driver's attributes
+  show          QEMU's plugged/requested size, the guest's MemTotal and
+                the driver's view (vmemstat: sizes, shortfall, block map)
   sh COMMAND    run COMMAND in the guest and print its output
   dmesg         the guest's kernel log lines since the last look
   help          this list
@@ -27,25 +27,20 @@ def show(g):
     memtotal = g.guest_memtotal()
     try:
         base = g.base_memtotal()
-        print(f'guest: MemTotal {memtotal} kB '
-              f'({memtotal - base:+d} kB over {base} kB with nothing '
-              'plugged)')
+        print(f'guest: MemTotal {memtotal / 1024:.1f} MiB, '
+              f'{(memtotal - base) / 1024:+.1f} MiB over the '
+              f'{base / 1024:.1f} MiB it has with nothing plugged')
     except vmrig.RigError:
-        print(f'guest: MemTotal {memtotal} kB')
-    blocks = g.device_memory_blocks()
-    if blocks:
-        print('device memory blocks: ' + ', '.join(
-            f'memory{n} {b["state"]} {b["zone"] or "/".join(b["valid_zones"])}'
-            for n, b in sorted(blocks.items())))
+        print(f'guest: MemTotal {memtotal / 1024:.1f} MiB')
+    if g.load_driver and g.driver_loaded():
+        # The guest tool says it best: sizes, shortfall, the block map.
+        print(g.sh('vmemstat -n').rstrip())
     else:
-        print('device memory blocks: none')
-    if g.load_driver:
-        rc, out = g.run(f'cd {vmrig.GUEST_DRIVER_DIR}/virtio* 2>/dev/null && '
-                        'for a in block_size plugged_size requested_size '
-                        'shortfall shortfall_reason; do [ -e $a ] && '
-                        'echo "$a=$(cat $a)"; done')
-        if out.strip():
-            print('driver: ' + ' '.join(out.split()))
+        blocks = g.device_memory_blocks()
+        print('device memory blocks:' + ('' if blocks else ' none'))
+        for n, b in sorted(blocks.items()):
+            zone = b['zone'] or '/'.join(b['valid_zones'])
+            print(f'  memory{n} {b["state"]} {zone}')
     sys.stdout.flush()
 
 

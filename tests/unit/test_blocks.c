@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Per memory block state: vmem_mb_set_state(), vmem_mb_set_plugged(),
- * vmem_mb_all_plugged(), vmem_mb_is_online() and vmem_sb_mask().
+ * vmem_mb_all_plugged(), vmem_mb_is_online(), vmem_mb_is_leftover() and
+ * vmem_sb_mask().
  */
 #include "vmem_test.h"
 
@@ -211,6 +212,36 @@ START_TEST(is_online_only_for_online_states)
 }
 END_TEST
 
+/* Unused with plugged sub blocks, and only that, is a leftover. */
+START_TEST(leftover_is_unused_with_plugged_sub_blocks)
+{
+	struct vmem_mb mb = { 0 };
+	unsigned int st;
+
+	for (st = 0; st < VMEM_MB_NR_STATES; st++) {
+		vt_set_ctx("state %u: ", st);
+		mb.state = st;
+		mb.plugged = 0;
+		EXPECT_BOOL(vmem_mb_is_leftover(&mb), false);
+		mb.plugged = 0x3;
+		EXPECT_BOOL(vmem_mb_is_leftover(&mb), st == VMEM_MB_UNUSED);
+	}
+}
+END_TEST
+
+/* A leftover is never picked to be added: its memmap is still plugged. */
+START_TEST(leftover_is_not_picked_for_plugging)
+{
+	u64 mb_id;
+
+	dev64();
+	dev.b.mb[0].plugged = 0x1;
+	dev.b.plugged_sbs = 1;
+	EXPECT_BOOL(vmem_pick_plug_mb(&dev.b, dev.geo.nb_mb, &mb_id), false);
+	EXPECT_U64(mb_id, dev.geo.first_mb_id + 1);
+}
+END_TEST
+
 /* ---- vmem_sb_mask() ---- */
 
 START_TEST(sb_mask_covers_count_bits_from_first)
@@ -267,6 +298,8 @@ Suite *vt_blocks_suite(void)
 	tcase_add_test(all, all_plugged_with_8_sbs_needs_only_the_low_8_bits);
 	tcase_add_test(all, all_plugged_is_false_for_empty_memory_block);
 	tcase_add_test(all, is_online_only_for_online_states);
+	tcase_add_test(all, leftover_is_unused_with_plugged_sub_blocks);
+	tcase_add_test(all, leftover_is_not_picked_for_plugging);
 	suite_add_tcase(s, all);
 
 	tcase_add_test(mask, sb_mask_covers_count_bits_from_first);

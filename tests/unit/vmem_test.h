@@ -116,6 +116,7 @@ Suite *vt_resp_suite(void);
 Suite *vt_floor_suite(void);
 Suite *vt_pressure_suite(void);
 Suite *vt_split_suite(void);
+Suite *vt_result_suite(void);
 
 /* New test case whose tests start with an empty vt_ctx. */
 TCase *vt_tcase(const char *name);

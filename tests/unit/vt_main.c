@@ -23,6 +23,7 @@ int main(void)
 	srunner_add_suite(sr, vt_floor_suite());
 	srunner_add_suite(sr, vt_pressure_suite());
 	srunner_add_suite(sr, vt_split_suite());
+	srunner_add_suite(sr, vt_result_suite());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
