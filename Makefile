@@ -34,7 +34,11 @@ export RIG_MM_PATCHED := 1
 # A hot-added PCI device is set up by ACPI in one go, with every slab
 # allocation unwinding its stack for KASAN, under TCG: it held a CPU for 26 s
 # once, past RCU's 21 s stall warning. 60 s still catches a real stall.
-export RIG_KERNEL_ARGS := acpi=noirq nokaslr rcupdate.rcu_cpu_stall_timeout=60
+# no5lvl: identify_cpu() zeroes the boot CPU's feature bits for a moment, so
+# pgtable_l5_enabled() says no while the direct map is 5-level; KASAN then
+# calls an interrupt's access to it a wild-memory-access (seen once in CI, at
+# 0.005 s of a reboot). Four-level paging has no such window.
+export RIG_KERNEL_ARGS := acpi=noirq nokaslr rcupdate.rcu_cpu_stall_timeout=60 no5lvl
 else ifeq ($(KERNEL),debian)
 KREL ?= $(shell ls -d /lib/modules/*-amd64/build 2>/dev/null | sort -V | tail -n1 | cut -d/ -f4)
 KDIR ?= /lib/modules/$(KREL)/build

@@ -556,11 +556,14 @@ class Guest:
         return self.wait_qemu_size(size, timeout, dev)
 
     @timed('wait')
-    def wait_qemu_size(self, size, timeout=180, dev=DEVICE_ID):
+    def wait_qemu_size(self, size, timeout=180, dev=DEVICE_ID, stall=None):
         """Wait until QEMU's plugged size of dev is size (or timeout);
-        return the size it has then."""
+        return the size it has then.  With stall, give up as well once the
+        size has not changed for stall seconds: for long resizes whose pace
+        depends on the machine, where only a stop means something is
+        wrong."""
         size = parse_size(size)
-        t0 = time.monotonic()
+        t0 = last_change = time.monotonic()
         deadline = t0 + timeout
         seen = None
         while True:
@@ -569,16 +572,21 @@ class Guest:
                 if seen is not None:
                     log.info('%s: %s plugged %s', self.name, dev,
                              format_size(now))
+                    last_change = time.monotonic()
                 seen = now
             if now == size:
                 log.info('%s: %s reached %s in %.1fs', self.name, dev,
                          format_size(size), time.monotonic() - t0)
                 return now
-            left = deadline - time.monotonic()
+            end = deadline if stall is None else \
+                min(deadline, last_change + stall)
+            left = end - time.monotonic()
             if left <= 0:
-                log.warning('%s: %s still %s after %ds (wanted %s)',
-                            self.name, dev, format_size(now), timeout,
-                            format_size(size))
+                log.warning('%s: %s still %s after %ds (wanted %s; last '
+                            'change %ds ago)', self.name, dev,
+                            format_size(now), time.monotonic() - t0,
+                            format_size(size),
+                            time.monotonic() - last_change)
                 return now
             self.qmp.wait_event(SIZE_EVENT, min(left, 1.0))
 
