@@ -625,8 +625,8 @@ static void vmem_page_clear_skippable(struct page *page)
 	__page_clear_offline_skippable(page);
 }
 
-static void vmem_sbm_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
-					    bool drop)
+static void vmem_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
+					bool drop)
 {
 }
 #else
@@ -643,8 +643,8 @@ static void vmem_page_clear_skippable(struct page *page)
  * PageOffline without references. Drop the reference of fake-offline pages
  * and count them as managed, because offlining subtracts the whole block.
  */
-static void vmem_sbm_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
-					    bool drop)
+static void vmem_fake_offline_drop_refs(struct vmem *vm, u64 mb_id,
+					bool drop)
 {
 	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
 	const unsigned long sb_pages = PHYS_PFN(vm->geo.sb_size);
@@ -842,7 +842,7 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 		}
 		WRITE_ONCE(vm->hotplug_active, true);
 		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
-			vmem_sbm_fake_offline_drop_refs(vm, mb_id, true);
+			vmem_fake_offline_drop_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:
 		if (vm->closing) {
@@ -870,7 +870,7 @@ static int vmem_memory_notifier_cb(struct notifier_block *nb,
 	case MEM_CANCEL_OFFLINE:
 		if (vm->hotplug_active &&
 		    vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
-			vmem_sbm_fake_offline_drop_refs(vm, mb_id, false);
+			vmem_fake_offline_drop_refs(vm, mb_id, false);
 		break;
 	}
 	if (action != MEM_GOING_OFFLINE && action != MEM_GOING_ONLINE &&
@@ -1407,7 +1407,7 @@ static int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 /* Sub Block Mode: unplug                                                 */
 /* ---------------------------------------------------------------------- */
 
-static int vmem_sbm_unplug_leftovers(struct vmem *vm);
+static int vmem_unplug_leftovers(struct vmem *vm);
 
 /*
  * Unplug a whole, fully plugged, online memory block by offlining and
@@ -1431,7 +1431,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 	vmem_set_mb_state(vm, mb_id, VMEM_MB_UNUSED);
 	mb->pinned = 0;
 	vmem_unlock_blocks(vm);
-	return vmem_sbm_unplug_leftovers(vm);
+	return vmem_unplug_leftovers(vm);
 }
 
 /*
@@ -1589,7 +1589,7 @@ static int vmem_sbm_unplug_from_mb(struct vmem *vm, u64 mb_id, u64 *nb_sbs)
  * Unplug what is still plugged in unused memory blocks: memmap sub blocks
  * whose unplug failed after their memory block was removed.
  */
-static int vmem_sbm_unplug_leftovers(struct vmem *vm)
+static int vmem_unplug_leftovers(struct vmem *vm)
 {
 	int rc = 0;
 	u64 i;
@@ -1618,7 +1618,7 @@ static int vmem_sbm_unplug_leftovers(struct vmem *vm)
  * Remove the unit (memory block, or big block) starting at @mb_id once
  * nothing in it is plugged but its memmap. Sub blocks that held the memmap
  * are unplugged after the removal; if that fails they are left over for
- * vmem_sbm_unplug_leftovers().
+ * vmem_unplug_leftovers().
  */
 static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 {
@@ -1640,7 +1640,7 @@ static int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 		vmem_mb_get(&vm->blocks, mb_id + i)->pinned = 0;
 	}
 	vmem_unlock_blocks(vm);
-	return vmem_sbm_unplug_leftovers(vm);
+	return vmem_unplug_leftovers(vm);
 }
 
 /* Remove units with nothing plugged; VMEM_REMOVE_FAILED if any stays. */
@@ -1952,7 +1952,7 @@ static int vmem_run(struct vmem *vm)
 			return rc;
 	}
 
-	rc = vmem_sbm_unplug_leftovers(vm);
+	rc = vmem_unplug_leftovers(vm);
 	if (rc)
 		return rc;
 	/* Removals that failed before; the result decides on a retry. */
