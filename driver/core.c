@@ -58,7 +58,7 @@
 #include "vmem_logic.h"
 
 #define CREATE_TRACE_POINTS
-#include "virtio_mem_trace.h"
+#include "vmem_trace.h"
 
 /* Newer spec: plugged memory survives a suspend to RAM (not in 6.1 uapi). */
 #ifndef VIRTIO_MEM_F_PERSISTENT_SUSPEND
