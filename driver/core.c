@@ -9,8 +9,7 @@
  * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
  * and tells the device; a memory block with nothing plugged is removed.
  *
- * This file holds, in this order: module parameters; the request
- * transport; fake-offline pages, the online-page
+ * This file holds, in this order: the request transport; fake-offline pages, the online-page
  * callback and the memory notifier; plugging and adding units (both
  * modes); the safety floor's judgement of unplug steps; bounded offlining;
  * Sub Block Mode unplug; Big Block Mode; the worker and its retry policy;
@@ -65,171 +64,10 @@
 #define VIRTIO_MEM_F_PERSISTENT_SUSPEND	2
 #endif
 
-static unsigned int retry_min_ms = 1000;
-static unsigned int retry_max_ms = 30000;
-
-/* Length of a parameter value without the newline a sysfs write brings. */
-static int vmem_param_len(const char *val)
-{
-	return strcspn(val, "\n");
-}
-
-static int vmem_param_set_ms(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-	int rc;
-
-	rc = kstrtouint(val, 0, &v);
-	if (rc || v < 10 || v > 3600000) {
-		pr_err("%s=%.*s out of range: want 10..3600000 milliseconds\n",
-		       kp->name, vmem_param_len(val), val);
-		return -EINVAL;
-	}
-	*(unsigned int *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops vmem_param_ms_ops = {
-	.set = vmem_param_set_ms,
-	.get = param_get_uint,
-};
-
-module_param_cb(retry_min_ms, &vmem_param_ms_ops, &retry_min_ms, 0644);
-MODULE_PARM_DESC(retry_min_ms,
-		 "First retry delay after a transient failure, ms (default 1000)");
-module_param_cb(retry_max_ms, &vmem_param_ms_ops, &retry_max_ms, 0644);
-MODULE_PARM_DESC(retry_max_ms,
-		 "Longest retry delay; delays double up to it, ms (default 30000)");
-
 static_assert(VMEM_RESP_ACK == VIRTIO_MEM_RESP_ACK);
 static_assert(VMEM_RESP_NACK == VIRTIO_MEM_RESP_NACK);
 static_assert(VMEM_RESP_BUSY == VIRTIO_MEM_RESP_BUSY);
 static_assert(VMEM_RESP_ERROR == VIRTIO_MEM_RESP_ERROR);
-
-static unsigned long bbm_block_size;
-
-static int vmem_param_set_bbm(const char *val, const struct kernel_param *kp)
-{
-	char *end;
-	u64 v = memparse(val, &end);
-
-	if (*end == '\n')
-		end++;
-	if (*end || (v && (!is_power_of_2(v) || v < memory_block_size_bytes()))) {
-		pr_err("bbm_block_size=%s invalid: want 0 or a power of two of at least %lu bytes\n",
-		       val, memory_block_size_bytes());
-		return -EINVAL;
-	}
-	*(unsigned long *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops vmem_param_bbm_ops = {
-	.set = vmem_param_set_bbm,
-	.get = param_get_ulong,
-};
-
-module_param_cb(bbm_block_size, &vmem_param_bbm_ops, &bbm_block_size, 0444);
-MODULE_PARM_DESC(bbm_block_size,
-		 "Use Big Block Mode with big blocks of this size (e.g. 256M), also for small device blocks; 0: only for device blocks of a memory block or more (default 0)");
-
-static bool memmap_on_memory = true;
-module_param(memmap_on_memory, bool, 0444);
-MODULE_PARM_DESC(memmap_on_memory,
-		 "Place the memmap of added memory blocks in the blocks themselves when the kernel allows it (memory_hotplug.memmap_on_memory=1), so growing a small guest costs it no memory (default true)");
-
-static unsigned int offline_timeout_ms = 10000;
-module_param_cb(offline_timeout_ms, &vmem_param_ms_ops, &offline_timeout_ms, 0644);
-MODULE_PARM_DESC(offline_timeout_ms,
-		 "Longest time offlining a whole memory block may take before it is abandoned and the block is unplugged page by page instead, ms (default 10000)");
-
-/*
- * The safety floor of unplug (vmem_floor_bytes()): VMEM_FLOOR_AUTO for the
- * formula, or MiB (0: none). One floor for the guest, whichever device
- * unplugs: the module parameter and every device's safety_floor_mb
- * attribute set the same value.
- */
-static int safety_floor_mb = VMEM_FLOOR_AUTO;
-
-/*
- * Parse a floor setting: "auto", or MiB from 0 to the guest's MemTotal (a
- * floor above all the guest's memory could never be met). Says what is
- * wrong with a bad one in one line.
- */
-static int vmem_floor_parse(const char *val, int *floor_mb)
-{
-	const u64 max = PFN_PHYS(totalram_pages()) >> 20;
-	unsigned int v;
-
-	if (sysfs_streq(val, "auto")) {
-		*floor_mb = VMEM_FLOOR_AUTO;
-		return 0;
-	}
-	if (kstrtouint(val, 0, &v) || v > max || v > INT_MAX) {
-		pr_err("safety_floor_mb=%.*s out of range: want auto, or 0..%llu MiB (0: no floor, at most MemTotal)\n",
-		       vmem_param_len(val), val, max);
-		return -EINVAL;
-	}
-	*floor_mb = v;
-	return 0;
-}
-
-static int vmem_floor_show(char *buf, int floor_mb)
-{
-	if (floor_mb < 0)
-		return scnprintf(buf, PAGE_SIZE, "auto\n");
-	return scnprintf(buf, PAGE_SIZE, "%d\n", floor_mb);
-}
-
-static int vmem_param_set_floor(const char *val, const struct kernel_param *kp)
-{
-	int v, rc;
-
-	rc = vmem_floor_parse(val, &v);
-	if (!rc)
-		WRITE_ONCE(*(int *)kp->arg, v);
-	return rc;
-}
-
-static int vmem_param_get_floor(char *buf, const struct kernel_param *kp)
-{
-	return vmem_floor_show(buf, READ_ONCE(*(int *)kp->arg));
-}
-
-static const struct kernel_param_ops vmem_param_floor_ops = {
-	.set = vmem_param_set_floor,
-	.get = vmem_param_get_floor,
-};
-
-module_param_cb(safety_floor_mb, &vmem_param_floor_ops, &safety_floor_mb, 0644);
-MODULE_PARM_DESC(safety_floor_mb,
-		 "Memory an unplug leaves available to the guest (MemAvailable), MiB: auto grows with the guest (72 MiB at 128 MiB, 360 MiB at 2 GiB, 1.5 GiB at 32 GiB), 0 for none, at most MemTotal (default auto)");
-
-/* Allocation stalls of the rest of the guest that stop an unplug. */
-static unsigned int pressure_stalls = 8;
-#define VMEM_STALLS_MAX		1000000
-
-static int vmem_param_set_stalls(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-
-	if (kstrtouint(val, 0, &v) || v > VMEM_STALLS_MAX) {
-		pr_err("%s=%.*s out of range: want 0..%u allocation stalls (0: ignore memory pressure)\n",
-		       kp->name, vmem_param_len(val), val, VMEM_STALLS_MAX);
-		return -EINVAL;
-	}
-	WRITE_ONCE(*(unsigned int *)kp->arg, v);
-	return 0;
-}
-
-static const struct kernel_param_ops vmem_param_stalls_ops = {
-	.set = vmem_param_set_stalls,
-	.get = param_get_uint,
-};
-
-module_param_cb(pressure_stalls, &vmem_param_stalls_ops, &pressure_stalls, 0644);
-MODULE_PARM_DESC(pressure_stalls,
-		 "Allocation stalls (direct reclaim) of other tasks between two unplug steps that stop the unplug and back off; 0 ignores memory pressure (default 8)");
 
 /*
  * While the floor holds an unplug back, MemAvailable is polled this often:
@@ -241,6 +79,13 @@ MODULE_PARM_DESC(pressure_stalls,
 
 /* Attempts to empty the device on unload before memory is kept in place. */
 #define VMEM_UNLOAD_TRIES	5
+
+const char * const vmem_mb_state_names[VMEM_MB_NR_STATES] = {
+	[VMEM_MB_UNUSED] = "unused",
+	[VMEM_MB_OFFLINE] = "offline",
+	[VMEM_MB_ONLINE_KERNEL] = "online_kernel",
+	[VMEM_MB_ONLINE_MOVABLE] = "online_movable",
+};
 
 /* Change a memory block's state; every change is traced. */
 static void vmem_set_mb_state(struct vmem *vm, u64 mb_id,
@@ -1051,7 +896,7 @@ static void vmem_guard_release(struct vmem *vm)
  */
 static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 {
-	const int floor_mb = READ_ONCE(safety_floor_mb);
+	const int floor_mb = READ_ONCE(vmem_safety_floor_mb);
 	const u64 total = PFN_PHYS(totalram_pages());
 	const u64 floor = vmem_floor_bytes(floor_mb, total);
 	u64 avail, kavail, ktotal, kfloor, mfree, others, stalls, kallowed;
@@ -1075,7 +920,7 @@ static int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 	mfree = mfree > others ? mfree - others : 0;
 
 	if (vmem_under_pressure(&vm->stalls_seen, &now,
-				READ_ONCE(pressure_stalls), &stalls)) {
+				READ_ONCE(vmem_pressure_stalls), &stalls)) {
 		rc = VMEM_PRESSURE;
 		decision = "pressure";
 		WRITE_ONCE(vm->guard_stalls, stalls);
@@ -1211,7 +1056,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 
 	rc = vmem_offline_and_remove_bounded(vm, vmem_mb_id_to_phys(&vm->geo, mb_id),
 					     vm->geo.mb_size,
-					     READ_ONCE(offline_timeout_ms));
+					     READ_ONCE(vmem_offline_timeout_ms));
 	if (rc) {
 		atomic64_inc(&vm->offline_fallbacks);
 		return VMEM_MEM_BUSY;
@@ -1890,8 +1735,9 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 	WRITE_ONCE(vm->last_error, rc);
 	WRITE_ONCE(vm->last_error_reason, reason);
 	atomic64_inc(&vm->retries);
-	vm->retry_ms = vmem_backoff_next(vm->retry_ms, retry_min_ms,
-					 max(retry_min_ms, retry_max_ms));
+	vm->retry_ms = vmem_backoff_next(vm->retry_ms, vmem_retry_min_ms,
+					 max(vmem_retry_min_ms,
+					     vmem_retry_max_ms));
 	vmem_schedule(vm, msecs_to_jiffies(vm->retry_ms));
 }
 
@@ -1960,7 +1806,7 @@ static ssize_t safety_floor_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%llu\n",
-			  vmem_floor_bytes(READ_ONCE(safety_floor_mb),
+			  vmem_floor_bytes(READ_ONCE(vmem_safety_floor_mb),
 					   PFN_PHYS(totalram_pages())));
 }
 static DEVICE_ATTR_RO(safety_floor);
@@ -1979,7 +1825,7 @@ static DEVICE_ATTR_RO(shortfall_reason);
 static ssize_t safety_floor_mb_show(struct device *dev,
 				    struct device_attribute *attr, char *buf)
 {
-	return vmem_floor_show(buf, READ_ONCE(safety_floor_mb));
+	return vmem_floor_show(buf, READ_ONCE(vmem_safety_floor_mb));
 }
 
 static ssize_t safety_floor_mb_store(struct device *dev,
@@ -1991,7 +1837,7 @@ static ssize_t safety_floor_mb_store(struct device *dev,
 	rc = vmem_floor_parse(buf, &v);
 	if (rc)
 		return rc;
-	WRITE_ONCE(safety_floor_mb, v);
+	WRITE_ONCE(vmem_safety_floor_mb, v);
 	return count;
 }
 static DEVICE_ATTR_RW(safety_floor_mb);
@@ -2218,7 +2064,7 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	pages = si_mem_available();
 	total = PFN_PHYS(totalram_pages());
 	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
-	floor = vmem_floor_bytes(READ_ONCE(safety_floor_mb), total);
+	floor = vmem_floor_bytes(READ_ONCE(vmem_safety_floor_mb), total);
 	seq_printf(m, "safety_floor %llu\n", floor);
 	kavail = vmem_kernel_available(&ktotal);
 	seq_printf(m, "kernel_available %llu\n", kavail);
@@ -2391,12 +2237,12 @@ static int vmem_probe(struct virtio_device *vdev)
 		return 0;
 	}
 	vmem_guest_limits(&lim);
-	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim, bbm_block_size)) {
+	if (vmem_geometry_init(&vm->geo, &vm->cfg, &lim, vmem_bbm_block_size)) {
 		dev_err(&vdev->dev,
 			"region [%#llx, %#llx) holds no whole %s block: nothing to plug\n",
 			vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
-			bbm_block_size || vm->cfg.block_size >= lim.mb_size ?
-			"big" : "memory");
+			vmem_bbm_block_size ||
+			vm->cfg.block_size >= lim.mb_size ? "big" : "memory");
 		rc = -EINVAL;
 		goto out_free;
 	}
@@ -2409,7 +2255,7 @@ static int vmem_probe(struct virtio_device *vdev)
 		goto out_free;
 	}
 	vm->blocks.nr_in_state[VMEM_MB_UNUSED] = vm->geo.nb_mb;
-	vm->memmap_on_memory = memmap_on_memory && !vmem_is_bbm(&vm->geo);
+	vm->memmap_on_memory = vmem_memmap_on_memory && !vmem_is_bbm(&vm->geo);
 
 	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
 	if (IS_ERR(vm->vq)) {
@@ -2802,9 +2648,9 @@ static int __init vmem_init(void)
 {
 	int rc;
 
-	if (retry_max_ms < retry_min_ms) {
+	if (vmem_retry_max_ms < vmem_retry_min_ms) {
 		pr_err("retry_max_ms=%u is below retry_min_ms=%u\n",
-		       retry_max_ms, retry_min_ms);
+		       vmem_retry_max_ms, vmem_retry_min_ms);
 		return -EINVAL;
 	}
 	rc = set_online_page_callback(&vmem_online_page_cb);

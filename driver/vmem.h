@@ -206,14 +206,6 @@ struct vmem {
 #endif
 };
 
-/* Block state names, for debugfs and the vmem_mb_state tracepoint. */
-static const char * const vmem_mb_state_names[] = {
-	[VMEM_MB_UNUSED] = "unused",
-	[VMEM_MB_OFFLINE] = "offline",
-	[VMEM_MB_ONLINE_KERNEL] = "online_kernel",
-	[VMEM_MB_ONLINE_MOVABLE] = "online_movable",
-};
-
 /*
  * Take @hotplug_lock once no online or offline of our memory is under way:
  * how the worker locks the block states (the memory notifier and the
@@ -235,5 +227,22 @@ static inline void vmem_unlock_blocks(struct vmem *vm)
 {
 	mutex_unlock(&vm->hotplug_lock);
 }
+
+/* Block state names, for debugfs and the vmem_mb_state tracepoint. */
+extern const char * const vmem_mb_state_names[VMEM_MB_NR_STATES];
+
+/*
+ * Module parameters (params.c), read where they act; each is described at
+ * its module_param_cb().
+ */
+extern unsigned int vmem_retry_min_ms;
+extern unsigned int vmem_retry_max_ms;
+extern unsigned long vmem_bbm_block_size;
+extern bool vmem_memmap_on_memory;
+extern unsigned int vmem_offline_timeout_ms;
+extern int vmem_safety_floor_mb;
+extern unsigned int vmem_pressure_stalls;
+int vmem_floor_parse(const char *val, int *floor_mb);
+int vmem_floor_show(char *buf, int floor_mb);
 
 #endif /* VMEM_H */
