@@ -232,7 +232,7 @@ static inline void vmem_unlock_blocks(struct vmem *vm)
 extern const char * const vmem_mb_state_names[VMEM_MB_NR_STATES];
 
 /*
- * Module parameters (params.c), read where they act; each is described at
+ * params.c: module parameters, read where they act; each is described at
  * its module_param_cb().
  */
 extern unsigned int vmem_retry_min_ms;
@@ -244,5 +244,22 @@ extern int vmem_safety_floor_mb;
 extern unsigned int vmem_pressure_stalls;
 int vmem_floor_parse(const char *val, int *floor_mb);
 int vmem_floor_show(char *buf, int floor_mb);
+
+/*
+ * Internal results are the VMEM_* errnos of vmem_logic.h, one meaning
+ * each; vmem_result_from_errno() and vmem_result_action() there turn them
+ * into what the worker does next (vmem_retry_policy()).
+ */
+
+/* request.c: requests to the device */
+void vmem_vq_done(struct virtqueue *vq);
+int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks, u16 *state);
+int vmem_request_sbs_head(struct vmem *vm, u16 type, u64 mb_id,
+			  unsigned int first, unsigned int count,
+			  unsigned int *head);
+int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id, unsigned int first,
+		     unsigned int count);
+int vmem_unplug_all(struct vmem *vm);
+int vmem_send_invalid_request(struct vmem *vm);
 
 #endif /* VMEM_H */
