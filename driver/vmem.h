@@ -11,6 +11,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/printk.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/virtio.h>
@@ -261,5 +262,27 @@ int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id, unsigned int first,
 		     unsigned int count);
 int vmem_unplug_all(struct vmem *vm);
 int vmem_send_invalid_request(struct vmem *vm);
+
+/* guard.c: what the guest needs, the safety floor and memory pressure */
+int vmem_own_begin(void);
+void vmem_own_end(int slot);
+const char *vmem_pressure_signal(void);
+void vmem_stalls_sample(struct vmem_stalls *s);
+u64 vmem_kernel_available(u64 *total);
+void vmem_guard_release(struct vmem *vm);
+int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable);
+#ifdef CONFIG_TRACEPOINTS
+void vmem_reclaim_probe_register(void);
+void vmem_reclaim_probe_unregister(void);
+#else
+static inline void vmem_reclaim_probe_register(void)
+{
+	pr_notice("no tracepoints: memory pressure is judged on allocstall, the driver's own stalls included\n");
+}
+
+static inline void vmem_reclaim_probe_unregister(void)
+{
+}
+#endif
 
 #endif /* VMEM_H */
