@@ -11,6 +11,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/page-flags.h>
 #include <linux/printk.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -229,8 +230,29 @@ static inline void vmem_unlock_blocks(struct vmem *vm)
 	mutex_unlock(&vm->hotplug_lock);
 }
 
-/* Block state names, for debugfs and the vmem_mb_state tracepoint. */
-extern const char * const vmem_mb_state_names[VMEM_MB_NR_STATES];
+#ifdef VMEM_HAVE_OFFLINE_SKIPPABLE
+/*
+ * Core mm with mm-patches/0002 lets offlining skip the fake-offline pages
+ * marked so (see vmem_fake_offline_drop_refs()); 6.1 cannot.
+ */
+static inline void vmem_page_set_skippable(struct page *page)
+{
+	__page_set_offline_skippable(page);
+}
+
+static inline void vmem_page_clear_skippable(struct page *page)
+{
+	__page_clear_offline_skippable(page);
+}
+#else
+static inline void vmem_page_set_skippable(struct page *page)
+{
+}
+
+static inline void vmem_page_clear_skippable(struct page *page)
+{
+}
+#endif
 
 /*
  * params.c: module parameters, read where they act; each is described at
@@ -284,5 +306,30 @@ static inline void vmem_reclaim_probe_unregister(void)
 {
 }
 #endif
+
+/* memory.c: memory hotplug, the same in both modes */
+/* Block state names, for debugfs and the vmem_mb_state tracepoint. */
+extern const char * const vmem_mb_state_names[VMEM_MB_NR_STATES];
+/*
+ * The devices the online-page callback looks addresses up in, guarded by
+ * vmem_devices_lock.
+ */
+extern struct list_head vmem_devices;
+extern struct mutex vmem_devices_lock;
+void vmem_set_mb_state(struct vmem *vm, u64 mb_id, enum vmem_mb_state state);
+void vmem_pages_set_offline(unsigned long pfn, unsigned long nr,
+			    bool fresh_memmap);
+void vmem_pages_clear_offline(unsigned long pfn, unsigned long nr);
+void vmem_pages_give_to_buddy(unsigned long pfn, unsigned long nr);
+void vmem_online_page_cb(struct page *page, unsigned int order);
+int vmem_memory_notifier_cb(struct notifier_block *nb, unsigned long action,
+			    void *arg);
+int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
+		      unsigned int count);
+int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
+				    unsigned int timeout_ms);
+int vmem_unplug_leftovers(struct vmem *vm);
+int vmem_remove_unit(struct vmem *vm, u64 mb_id);
+int vmem_remove_empty_units(struct vmem *vm);
 
 #endif /* VMEM_H */
