@@ -230,6 +230,12 @@ static inline void vmem_unlock_blocks(struct vmem *vm)
 	mutex_unlock(&vm->hotplug_lock);
 }
 
+/* Long operations stop between steps when the config changed. */
+static inline bool vmem_should_restart(struct vmem *vm)
+{
+	return !READ_ONCE(vm->stopping) && atomic_read(&vm->config_changed);
+}
+
 #ifdef VMEM_HAVE_OFFLINE_SKIPPABLE
 /*
  * Core mm with mm-patches/0002 lets offlining skip the fake-offline pages
@@ -331,5 +337,9 @@ int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 int vmem_unplug_leftovers(struct vmem *vm);
 int vmem_remove_unit(struct vmem *vm, u64 mb_id);
 int vmem_remove_empty_units(struct vmem *vm);
+
+/* sbm.c: Sub Block Mode */
+int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs);
+int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs);
 
 #endif /* VMEM_H */
