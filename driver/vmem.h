@@ -342,4 +342,8 @@ int vmem_remove_empty_units(struct vmem *vm);
 int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs);
 int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs);
 
+/* bbm.c: Big Block Mode */
+int vmem_bbm_plug(struct vmem *vm, u64 nb_bbs);
+int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs);
+
 #endif /* VMEM_H */
