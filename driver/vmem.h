@@ -236,6 +236,18 @@ static inline bool vmem_should_restart(struct vmem *vm)
 	return !READ_ONCE(vm->stopping) && atomic_read(&vm->config_changed);
 }
 
+/* Bytes plugged, by the driver's count. */
+static inline u64 vmem_plugged_bytes(struct vmem *vm)
+{
+	return vm->blocks.plugged_sbs * vm->geo.sb_size;
+}
+
+/* The requested size, rounded down to whole units (sub or big blocks). */
+static inline u64 vmem_target_bytes(struct vmem *vm)
+{
+	return vmem_align_down(vm->cfg.requested_size, vmem_unit_size(&vm->geo));
+}
+
 #ifdef VMEM_HAVE_OFFLINE_SKIPPABLE
 /*
  * Core mm with mm-patches/0002 lets offlining skip the fake-offline pages
@@ -345,5 +357,15 @@ int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs);
 /* bbm.c: Big Block Mode */
 int vmem_bbm_plug(struct vmem *vm, u64 nb_bbs);
 int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs);
+
+/* worker.c: the worker and its retry policy */
+void vmem_shortfall_reason_format(struct vmem *vm, char *buf, size_t size);
+void vmem_schedule(struct vmem *vm, unsigned long delay);
+void vmem_work_fn(struct work_struct *work);
+void vmem_config_changed(struct virtio_device *vdev);
+
+/* core.c: probe, remove, suspend */
+void vmem_read_config(struct vmem *vm, struct vmem_config *cfg);
+int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg);
 
 #endif /* VMEM_H */
