@@ -9,12 +9,12 @@
  * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
  * and tells the device; a memory block with nothing plugged is removed.
  *
- * This file holds, in this order: the device's config; sysfs; kdump mode;
- * debugfs; probe, remove and power management. Sub Block Mode is for device
- * blocks smaller than a memory block (a memory block may be partly plugged),
- * Big Block Mode for larger ones. The pure logic (config checks, geometry,
- * block state, planning, the floor, the result table) is in vmem_logic.h,
- * shared with tests/unit and tests/fuzz.
+ * This file holds, in this order: the device's config; sysfs; debugfs;
+ * probe, remove and power management. Sub Block Mode is for device blocks
+ * smaller than a memory block (a memory block may be partly plugged), Big
+ * Block Mode for larger ones. The pure logic (config checks, geometry, block
+ * state, planning, the floor, the result table) is in vmem_logic.h, shared
+ * with tests/unit and tests/fuzz.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -226,13 +226,16 @@ static struct attribute *vmem_attrs[] = {
 };
 ATTRIBUTE_GROUPS(vmem);
 
-/*
+/**
+ * vmem_print_facts() - log the device's facts as the stock driver does
+ * @vm: the device
+ *
  * The device's facts in the "key: value" lines the stock driver prints at
  * probe: tools parse them (Firecracker's virtio-mem tests do on 6.1
  * guests), so a drop-in replacement prints them too. A capture kernel
  * sets up no geometry: it prints the device's own facts only.
  */
-static void vmem_print_facts(struct vmem *vm)
+void vmem_print_facts(struct vmem *vm)
 {
 	struct device *dev = &vm->vdev->dev;
 
@@ -250,134 +253,6 @@ static void vmem_print_facts(struct vmem *vm)
 	dev_info(dev, "plugged size: 0x%llx\n", vm->cfg.plugged_size);
 	dev_info(dev, "requested size: 0x%llx\n", vm->cfg.requested_size);
 }
-
-/* ---------------------------------------------------------------------- */
-/* kdump mode                                                             */
-/* ---------------------------------------------------------------------- */
-
-#ifdef CONFIG_PROC_VMCORE
-/* Ask the device for the state of [@addr, @addr + @size). */
-static int vmem_kdump_state(struct vmem *vm, u64 addr, u64 size, u16 *state)
-{
-	int resp;
-
-	resp = vmem_send(vm, VIRTIO_MEM_REQ_STATE, addr,
-			 size / vm->cfg.block_size, state);
-	return resp < 0 ? resp : vmem_resp_to_errno(resp);
-}
-
-/*
- * Whether /proc/vmcore may read @pfn. Answers come from STATE requests:
- * first for the whole memory block (or device block, if larger) around the
- * page, which is all a dump of mostly plugged or unplugged memory needs; for
- * a MIXED one, for the device block holding the page. The last answer and
- * the last MIXED memory block are cached, and /proc/vmcore reads in
- * ascending order, so a dump costs one request per memory block plus one per
- * device block of mixed ones.
- */
-static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
-{
-	struct vmem *vm = container_of(cb, struct vmem, vmcore_cb);
-	const u64 addr = PFN_PHYS(pfn);
-	const u64 end = vm->cfg.addr + vm->cfg.usable_region_size;
-	u64 unit = max_t(u64, memory_block_size_bytes(), vm->cfg.block_size);
-	u64 start;
-	u16 state;
-	bool plugged;
-
-	if (addr < vm->cfg.addr || addr >= vm->cfg.addr + vm->cfg.region_size)
-		return true;
-	/* Beyond the usable region nothing can be plugged. */
-	if (addr >= end)
-		return false;
-
-	mutex_lock(&vm->state_lock);
-	if (addr >= vm->state_start && addr < vm->state_end) {
-		plugged = vm->state_plugged;
-		goto out;
-	}
-	start = max(vmem_align_down(addr, unit), vm->cfg.addr);
-	unit = min(vmem_align_down(addr, unit) + unit, end) - start;
-	/* Inside a memory block known to be MIXED, ask per device block. */
-	if (addr >= vm->mixed_start && addr < vm->mixed_end) {
-		state = VIRTIO_MEM_STATE_MIXED;
-	} else {
-		if (vmem_kdump_state(vm, start, unit, &state))
-			goto fail;
-		if (state == VIRTIO_MEM_STATE_MIXED) {
-			vm->mixed_start = start;
-			vm->mixed_end = start + unit;
-		}
-	}
-	if (state == VIRTIO_MEM_STATE_MIXED) {
-		start = vmem_align_down(addr, vm->cfg.block_size);
-		unit = vm->cfg.block_size;
-		if (vmem_kdump_state(vm, start, unit, &state))
-			goto fail;
-	}
-	if (state != VIRTIO_MEM_STATE_PLUGGED &&
-	    state != VIRTIO_MEM_STATE_UNPLUGGED)
-		goto fail;
-	plugged = state == VIRTIO_MEM_STATE_PLUGGED;
-	vm->state_start = start;
-	vm->state_end = start + unit;
-	vm->state_plugged = plugged;
-out:
-	mutex_unlock(&vm->state_lock);
-	return plugged;
-fail:
-	/* Reading memory that may be unplugged can be fatal: do not. */
-	mutex_unlock(&vm->state_lock);
-	dev_err_ratelimited(&vm->vdev->dev,
-			    "cannot tell whether %#llx is plugged; left out of the dump\n",
-			    addr);
-	return false;
-}
-
-/*
- * In a capture kernel: touch nothing, answer /proc/vmcore. The device must
- * stay as the crashed kernel left it, whatever the host asks meanwhile: a
- * plug or unplug would make the STATE answers, and the dump, wrong. So the
- * worker never runs (stopping is set before the device is ready, and
- * config changes are ignored) and no block table is allocated.
- */
-static int vmem_kdump_probe(struct vmem *vm)
-{
-	vm->vq = virtio_find_single_vq(vm->vdev, vmem_vq_done, "guest-request");
-	if (IS_ERR(vm->vq)) {
-		dev_err(&vm->vdev->dev, "cannot set up the request queue: %ld\n",
-			PTR_ERR(vm->vq));
-		return PTR_ERR(vm->vq);
-	}
-	vm->kdump = true;
-	vm->stopping = true;
-	mutex_init(&vm->state_lock);
-	virtio_device_ready(vm->vdev);
-	vm->vmcore_cb.pfn_is_ram = vmem_vmcore_pfn_is_ram;
-	register_vmcore_cb(&vm->vmcore_cb);
-	vmem_print_facts(vm);
-	dev_info(&vm->vdev->dev,
-		 "kdump mode: region [%#llx, %#llx), %llu MiB plugged; answering /proc/vmcore\n",
-		 vm->cfg.addr, vm->cfg.addr + vm->cfg.region_size,
-		 vm->cfg.plugged_size >> 20);
-	return 0;
-}
-
-static void vmem_kdump_remove(struct vmem *vm)
-{
-	unregister_vmcore_cb(&vm->vmcore_cb);
-}
-#else
-static int vmem_kdump_probe(struct vmem *vm)
-{
-	dev_err(&vm->vdev->dev, "kdump mode needs CONFIG_PROC_VMCORE\n");
-	return -ENODEV;
-}
-
-static void vmem_kdump_remove(struct vmem *vm)
-{
-}
-#endif
 
 /* ---------------------------------------------------------------------- */
 /* debugfs                                                                */

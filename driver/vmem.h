@@ -8,6 +8,8 @@
 
 #include <linux/atomic.h>
 #include <linux/crash_dump.h>
+#include <linux/device.h>
+#include <linux/errno.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
@@ -364,8 +366,25 @@ void vmem_schedule(struct vmem *vm, unsigned long delay);
 void vmem_work_fn(struct work_struct *work);
 void vmem_config_changed(struct virtio_device *vdev);
 
+/* kdump.c: kdump mode, built with CONFIG_PROC_VMCORE */
+#ifdef CONFIG_PROC_VMCORE
+int vmem_kdump_probe(struct vmem *vm);
+void vmem_kdump_remove(struct vmem *vm);
+#else
+static inline int vmem_kdump_probe(struct vmem *vm)
+{
+	dev_err(&vm->vdev->dev, "kdump mode needs CONFIG_PROC_VMCORE\n");
+	return -ENODEV;
+}
+
+static inline void vmem_kdump_remove(struct vmem *vm)
+{
+}
+#endif
+
 /* core.c: probe, remove, suspend */
 void vmem_read_config(struct vmem *vm, struct vmem_config *cfg);
 int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg);
+void vmem_print_facts(struct vmem *vm);
 
 #endif /* VMEM_H */
