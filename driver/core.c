@@ -9,12 +9,12 @@
  * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
  * and tells the device; a memory block with nothing plugged is removed.
  *
- * This file holds, in this order: the device's config; sysfs; debugfs;
- * probe, remove and power management. Sub Block Mode is for device blocks
- * smaller than a memory block (a memory block may be partly plugged), Big
- * Block Mode for larger ones. The pure logic (config checks, geometry, block
- * state, planning, the floor, the result table) is in vmem_logic.h, shared
- * with tests/unit and tests/fuzz.
+ * This file holds, in this order: the device's config; the device's facts in
+ * the log; probe, remove and power management. Sub Block Mode is for device
+ * blocks smaller than a memory block (a memory block may be partly plugged),
+ * Big Block Mode for larger ones. The pure logic (config checks, geometry,
+ * block state, planning, the floor, the result table) is in vmem_logic.h,
+ * shared with tests/unit and tests/fuzz.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -52,9 +52,6 @@
 #include <linux/tracepoint.h>
 
 #include "vmem.h"
-
-#define CREATE_TRACE_POINTS
-#include "vmem_trace.h"
 
 /* Newer spec: plugged memory survives a suspend to RAM (not in 6.1 uapi). */
 #ifndef VIRTIO_MEM_F_PERSISTENT_SUSPEND
@@ -133,99 +130,6 @@ int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg)
 	return rc;
 }
 
-/* ---------------------------------------------------------------------- */
-/* sysfs                                                                  */
-/* ---------------------------------------------------------------------- */
-
-static struct vmem *dev_to_vmem(struct device *dev)
-{
-	return dev_to_virtio(dev)->priv;
-}
-
-#define VMEM_ATTR_U64(_name, _expr)					\
-static ssize_t _name##_show(struct device *dev,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	struct vmem *vm = dev_to_vmem(dev);				\
-									\
-	return sysfs_emit(buf, "%llu\n", (u64)(_expr));			\
-}									\
-static DEVICE_ATTR_RO(_name)
-
-VMEM_ATTR_U64(block_size, vm->geo.block_size);
-VMEM_ATTR_U64(sub_block_size, vm->geo.sb_size);
-VMEM_ATTR_U64(big_block_size, vm->geo.bb_size);
-VMEM_ATTR_U64(region_addr, vm->cfg.addr);
-VMEM_ATTR_U64(region_size, vm->cfg.region_size);
-VMEM_ATTR_U64(plugged_size, vmem_plugged_bytes(vm));
-VMEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
-VMEM_ATTR_U64(shortfall, READ_ONCE(vm->shortfall));
-
-/* The floor now, in bytes: the guest's one floor for its size today. */
-static ssize_t safety_floor_show(struct device *dev,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%llu\n",
-			  vmem_floor_bytes(READ_ONCE(vmem_safety_floor_mb),
-					   PFN_PHYS(totalram_pages())));
-}
-static DEVICE_ATTR_RO(safety_floor);
-
-static ssize_t shortfall_reason_show(struct device *dev,
-				     struct device_attribute *attr, char *buf)
-{
-	char why[128];
-
-	vmem_shortfall_reason_format(dev_to_vmem(dev), why, sizeof(why));
-	return sysfs_emit(buf, "%s\n", why);
-}
-static DEVICE_ATTR_RO(shortfall_reason);
-
-/* The guest's one floor setting, as the module parameter safety_floor_mb. */
-static ssize_t safety_floor_mb_show(struct device *dev,
-				    struct device_attribute *attr, char *buf)
-{
-	return vmem_floor_show(buf, READ_ONCE(vmem_safety_floor_mb));
-}
-
-static ssize_t safety_floor_mb_store(struct device *dev,
-				     struct device_attribute *attr,
-				     const char *buf, size_t count)
-{
-	int v, rc;
-
-	rc = vmem_floor_parse(buf, &v);
-	if (rc)
-		return rc;
-	WRITE_ONCE(vmem_safety_floor_mb, v);
-	return count;
-}
-static DEVICE_ATTR_RW(safety_floor_mb);
-
-static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%s\n", vmem_is_bbm(&dev_to_vmem(dev)->geo) ? "bbm" : "sbm");
-}
-static DEVICE_ATTR_RO(mode);
-
-static struct attribute *vmem_attrs[] = {
-	&dev_attr_block_size.attr,
-	&dev_attr_sub_block_size.attr,
-	&dev_attr_big_block_size.attr,
-	&dev_attr_mode.attr,
-	&dev_attr_region_addr.attr,
-	&dev_attr_region_size.attr,
-	&dev_attr_plugged_size.attr,
-	&dev_attr_requested_size.attr,
-	&dev_attr_shortfall.attr,
-	&dev_attr_shortfall_reason.attr,
-	&dev_attr_safety_floor.attr,
-	&dev_attr_safety_floor_mb.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(vmem);
-
 /**
  * vmem_print_facts() - log the device's facts as the stock driver does
  * @vm: the device
@@ -252,130 +156,6 @@ void vmem_print_facts(struct vmem *vm)
 	}
 	dev_info(dev, "plugged size: 0x%llx\n", vm->cfg.plugged_size);
 	dev_info(dev, "requested size: 0x%llx\n", vm->cfg.requested_size);
-}
-
-/* ---------------------------------------------------------------------- */
-/* debugfs                                                                */
-/* ---------------------------------------------------------------------- */
-
-static struct dentry *vmem_debugfs_root;
-
-static const char * const vmem_resp_names[] = {
-	"ack", "nack", "busy", "error", "unknown",
-};
-
-static int vmem_stats_show(struct seq_file *m, void *unused)
-{
-	struct vmem *vm = m->private;
-	struct vmem_stalls stalls;
-	long pages;
-	u64 total, floor, kavail, ktotal;
-	int t, r;
-
-	mutex_lock(&vm->hotplug_lock);
-	for (t = 0; t < VMEM_MB_NR_STATES; t++)
-		seq_printf(m, "memory_blocks_%s %llu\n", vmem_mb_state_names[t],
-			   vm->blocks.nr_in_state[t]);
-	seq_printf(m, "plugged_sub_blocks %llu\n", vm->blocks.plugged_sbs);
-	mutex_unlock(&vm->hotplug_lock);
-	for (t = 0; t < ARRAY_SIZE(vmem_req_names); t++)
-		for (r = 0; r < ARRAY_SIZE(vmem_resp_names); r++)
-			seq_printf(m, "requests_%s_%s %lld\n", vmem_req_names[t],
-				   vmem_resp_names[r],
-				   (long long)atomic64_read(&vm->req_stats[t][r]));
-	seq_printf(m, "retries %lld\n", (long long)atomic64_read(&vm->retries));
-	seq_printf(m, "ms_requests %lld\n",
-		   (long long)atomic64_read(&vm->ns_requests) / NSEC_PER_MSEC);
-	seq_printf(m, "ms_add %lld\n",
-		   (long long)atomic64_read(&vm->ns_add) / NSEC_PER_MSEC);
-	seq_printf(m, "ms_offline %lld\n",
-		   (long long)atomic64_read(&vm->ns_offline) / NSEC_PER_MSEC);
-	seq_printf(m, "ms_take %lld\n",
-		   (long long)atomic64_read(&vm->ns_take) / NSEC_PER_MSEC);
-	seq_printf(m, "offline_timeouts %lld\n",
-		   (long long)atomic64_read(&vm->offline_timeouts));
-	seq_printf(m, "offline_fallbacks %lld\n",
-		   (long long)atomic64_read(&vm->offline_fallbacks));
-	pages = si_mem_available();
-	total = PFN_PHYS(totalram_pages());
-	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
-	floor = vmem_floor_bytes(READ_ONCE(vmem_safety_floor_mb), total);
-	seq_printf(m, "safety_floor %llu\n", floor);
-	kavail = vmem_kernel_available(&ktotal);
-	seq_printf(m, "kernel_available %llu\n", kavail);
-	seq_printf(m, "kernel_floor %llu\n", vmem_kernel_floor(floor, ktotal));
-	seq_printf(m, "floor_stops %lld\n",
-		   (long long)atomic64_read(&vm->floor_stops));
-	seq_printf(m, "floor_shrunk_steps %lld\n",
-		   (long long)atomic64_read(&vm->floor_shrunk_steps));
-	seq_printf(m, "pressure_stops %lld\n",
-		   (long long)atomic64_read(&vm->pressure_stops));
-	seq_printf(m, "pressure_stalls_last %llu\n", READ_ONCE(vm->guard_stalls));
-	vmem_stalls_sample(&stalls);
-	seq_printf(m, "reclaim_stalls %llu\n", stalls.all);
-	seq_printf(m, "reclaim_stalls_own %llu\n", stalls.own);
-	seq_printf(m, "pressure_signal %s\n", vmem_pressure_signal());
-	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
-	seq_printf(m, "last_error %d %s\n", READ_ONCE(vm->last_error),
-		   READ_ONCE(vm->last_error_reason) ?: "none");
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(vmem_stats);
-
-/*
- * One line per memory block: "memoryN <state> <map>", the map with one
- * character per sub block: '#' plugged, '.' unplugged.
- */
-static int vmem_blocks_show(struct seq_file *m, void *unused)
-{
-	struct vmem *vm = m->private;
-	unsigned int sb;
-	u64 i;
-
-	mutex_lock(&vm->hotplug_lock);
-	for (i = 0; i < vm->geo.nb_mb; i++) {
-		const struct vmem_mb *mb = &vm->blocks.mb[i];
-
-		seq_printf(m, "memory%llu %s ", vm->geo.first_mb_id + i,
-			   vmem_mb_state_names[mb->state]);
-		for (sb = 0; sb < vm->geo.sbs_per_mb; sb++)
-			seq_putc(m, mb->plugged & (1ULL << sb) ? '#' : '.');
-		seq_putc(m, '\n');
-	}
-	mutex_unlock(&vm->hotplug_lock);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(vmem_blocks);
-
-static ssize_t vmem_inject_write(struct file *file, const char __user *ubuf,
-				 size_t count, loff_t *ppos)
-{
-	struct vmem *vm = file->private_data;
-	char buf[16] = {};
-
-	if (copy_from_user(buf, ubuf, min(count, sizeof(buf) - 1)))
-		return -EFAULT;
-	if (!sysfs_streq(buf, "error"))
-		return -EINVAL;
-	WRITE_ONCE(vm->inject_error, true);
-	vmem_schedule(vm, 0);
-	return count;
-}
-
-static const struct file_operations vmem_inject_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.write = vmem_inject_write,
-	.llseek = no_llseek,
-};
-
-static void vmem_debugfs_init(struct vmem *vm)
-{
-	vm->debugfs = debugfs_create_dir(dev_name(&vm->vdev->dev),
-					 vmem_debugfs_root);
-	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vmem_stats_fops);
-	debugfs_create_file("blocks", 0444, vm->debugfs, vm, &vmem_blocks_fops);
-	debugfs_create_file("inject", 0200, vm->debugfs, vm, &vmem_inject_fops);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -366,6 +366,14 @@ void vmem_schedule(struct vmem *vm, unsigned long delay);
 void vmem_work_fn(struct work_struct *work);
 void vmem_config_changed(struct virtio_device *vdev);
 
+/* sysfs.c: the device's attributes */
+extern const struct attribute_group *vmem_groups[];
+
+/* debugfs.c: the driver's debugfs */
+/* /sys/kernel/debug/virtio_mem, with a directory per device below it. */
+extern struct dentry *vmem_debugfs_root;
+void vmem_debugfs_init(struct vmem *vm);
+
 /* kdump.c: kdump mode, built with CONFIG_PROC_VMCORE */
 #ifdef CONFIG_PROC_VMCORE
 int vmem_kdump_probe(struct vmem *vm);
