@@ -1,55 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * virtio-mem guest driver: fine-grained hot(un)plug of guest memory.
- *
- * The device owns a physical region. The driver plugs device blocks on
- * request of the host, hands whole Linux memory blocks to the kernel with
- * add_memory_driver_managed() and keeps the parts of a memory block that are
- * not plugged away from the buddy as PageOffline pages ("fake-offline").
- * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
- * and tells the device; a memory block with nothing plugged is removed.
- *
- * This file holds, in this order: the device's config; the device's facts in
- * the log; probe, remove and power management. Sub Block Mode is for device
- * blocks smaller than a memory block (a memory block may be partly plugged),
- * Big Block Mode for larger ones. The pure logic (config checks, geometry,
- * block state, planning, the floor, the result table) is in vmem_logic.h,
- * shared with tests/unit and tests/fuzz.
+ * A virtio-mem device's life in the driver: its config read and checked,
+ * probe (or kdump mode, in a capture kernel), remove (unplug what may go,
+ * keep the rest safely), suspend and resume; and the module's init and
+ * exit. vmem.h says where everything else is.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/module.h>
-#include <linux/virtio.h>
-#include <linux/virtio_config.h>
-#include <linux/virtio_mem.h>
-#include <linux/workqueue.h>
+#include <linux/acpi.h>
+#include <linux/crash_dump.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/ioport.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
 #include <linux/memory.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
-#include <linux/gfp.h>
-#include <linux/page-flags.h>
-#include <linux/page_ref.h>
-#include <linux/ioport.h>
-#include <linux/slab.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/slab.h>
 #include <linux/spinlock.h>
-#include <linux/delay.h>
-#include <linux/log2.h>
-#include <linux/list.h>
-#include <linux/acpi.h>
-#include <linux/debugfs.h>
-#include <linux/seq_file.h>
-#include <linux/build_bug.h>
+#include <linux/string.h>
 #include <linux/suspend.h>
-#include <linux/crash_dump.h>
-#include <linux/kthread.h>
-#include <linux/sched/signal.h>
-#include <linux/sched/task.h>
-#include <linux/completion.h>
-#include <linux/percpu.h>
-#include <linux/vmstat.h>
-#include <linux/tracepoint.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mem.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "vmem.h"
 
@@ -65,7 +44,7 @@
 static const char vmem_res_name[] = "System RAM (virtio_mem)";
 
 /* ---------------------------------------------------------------------- */
-/* The device's config                                                   */
+/* The device's config                                                    */
 /* ---------------------------------------------------------------------- */
 
 /**
@@ -159,7 +138,7 @@ void vmem_print_facts(struct vmem *vm)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Probe and remove                                                       */
+/* Probe                                                                  */
 /* ---------------------------------------------------------------------- */
 
 static int vmem_node(struct vmem *vm)
@@ -331,6 +310,10 @@ out_free:
 	return rc;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Remove                                                                 */
+/* ---------------------------------------------------------------------- */
+
 /*
  * Unplug and remove everything, for unload and for a suspend that would lose
  * plugged memory. Gives up after a few tries with short pauses. Returns true
@@ -498,6 +481,10 @@ static void vmem_remove(struct virtio_device *vdev)
 	vdev->priv = NULL;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Suspend and resume                                                     */
+/* ---------------------------------------------------------------------- */
+
 #ifdef CONFIG_PM_SLEEP
 static bool vmem_has_memory(struct vmem *vm)
 {
@@ -629,6 +616,10 @@ static int vmem_restore(struct virtio_device *vdev)
 	return 0;
 }
 #endif
+
+/* ---------------------------------------------------------------------- */
+/* The driver and the module                                              */
+/* ---------------------------------------------------------------------- */
 
 static unsigned int vmem_features[] = {
 #if defined(CONFIG_ACPI_NUMA)

@@ -1,7 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * virtio-mem guest driver, internal header: struct vmem (one device), its
- * locks and their order, and the helpers that guard its block states.
+ * virtio-mem guest driver: fine-grained hot(un)plug of guest memory.
+ *
+ * The device owns a physical region. The driver plugs device blocks on
+ * request of the host, hands whole Linux memory blocks to the kernel with
+ * add_memory_driver_managed() and keeps the parts of a memory block that are
+ * not plugged away from the buddy as PageOffline pages ("fake-offline").
+ * Unplug takes pages back with alloc_contig_range(), marks them PageOffline
+ * and tells the device; a memory block with nothing plugged is removed. Sub
+ * Block Mode is for device blocks smaller than a memory block (a memory
+ * block may be partly plugged), Big Block Mode for larger ones.
+ *
+ * This internal header holds struct vmem (one device), its locks and their
+ * order, the helpers that guard its block states, and what the files of
+ * driver/ share, file by file:
+ *
+ *   core.c     probe, remove, suspend and resume; module init and exit
+ *   worker.c   the worker: one run towards the requested size, and the
+ *              retry policy that decides what follows it
+ *   request.c  requests to the device
+ *   memory.c   memory hotplug the same in both modes: block state changes,
+ *              fake-offline pages, the online-page callback, the memory
+ *              notifier, adding and removing units, bounded offlining
+ *   sbm.c      Sub Block Mode plug and unplug
+ *   bbm.c      Big Block Mode plug and unplug
+ *   guard.c    what the guest needs: the safety floor and memory pressure
+ *   params.c   module parameters
+ *   sysfs.c    the device's attributes
+ *   debugfs.c  counters, the block map, error injection
+ *   trace.c    defines the tracepoints of vmem_trace.h
+ *   kdump.c    kdump mode (CONFIG_PROC_VMCORE)
+ *
+ * The pure logic (config checks, geometry, block state, planning, the floor,
+ * the result table) is in vmem_logic.h, shared with tests/unit and
+ * tests/fuzz.
  */
 #ifndef VMEM_H
 #define VMEM_H
@@ -275,24 +307,21 @@ static inline void vmem_page_clear_skippable(struct page *page)
 #endif
 
 /*
- * params.c: module parameters, read where they act; each is described at
- * its module_param_cb().
- */
-extern unsigned int vmem_retry_min_ms;
-extern unsigned int vmem_retry_max_ms;
-extern unsigned long vmem_bbm_block_size;
-extern bool vmem_memmap_on_memory;
-extern unsigned int vmem_offline_timeout_ms;
-extern int vmem_safety_floor_mb;
-extern unsigned int vmem_pressure_stalls;
-int vmem_floor_parse(const char *val, int *floor_mb);
-int vmem_floor_show(char *buf, int floor_mb);
-
-/*
  * Internal results are the VMEM_* errnos of vmem_logic.h, one meaning
  * each; vmem_result_from_errno() and vmem_result_action() there turn them
  * into what the worker does next (vmem_retry_policy()).
  */
+
+/* core.c: probe, remove, suspend */
+void vmem_read_config(struct vmem *vm, struct vmem_config *cfg);
+int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg);
+void vmem_print_facts(struct vmem *vm);
+
+/* worker.c: the worker and its retry policy */
+void vmem_shortfall_reason_format(struct vmem *vm, char *buf, size_t size);
+void vmem_schedule(struct vmem *vm, unsigned long delay);
+void vmem_work_fn(struct work_struct *work);
+void vmem_config_changed(struct virtio_device *vdev);
 
 /* request.c: requests to the device */
 void vmem_vq_done(struct virtqueue *vq);
@@ -304,28 +333,6 @@ int vmem_request_sbs(struct vmem *vm, u16 type, u64 mb_id, unsigned int first,
 		     unsigned int count);
 int vmem_unplug_all(struct vmem *vm);
 int vmem_send_invalid_request(struct vmem *vm);
-
-/* guard.c: what the guest needs, the safety floor and memory pressure */
-int vmem_own_begin(void);
-void vmem_own_end(int slot);
-const char *vmem_pressure_signal(void);
-void vmem_stalls_sample(struct vmem_stalls *s);
-u64 vmem_kernel_available(u64 *total);
-void vmem_guard_release(struct vmem *vm);
-int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable);
-#ifdef CONFIG_TRACEPOINTS
-void vmem_reclaim_probe_register(void);
-void vmem_reclaim_probe_unregister(void);
-#else
-static inline void vmem_reclaim_probe_register(void)
-{
-	pr_notice("no tracepoints: memory pressure is judged on allocstall, the driver's own stalls included\n");
-}
-
-static inline void vmem_reclaim_probe_unregister(void)
-{
-}
-#endif
 
 /* memory.c: memory hotplug, the same in both modes */
 /* Block state names, for debugfs and the vmem_mb_state tracepoint. */
@@ -360,11 +367,41 @@ int vmem_sbm_unplug(struct vmem *vm, u64 nb_sbs);
 int vmem_bbm_plug(struct vmem *vm, u64 nb_bbs);
 int vmem_bbm_unplug(struct vmem *vm, u64 nb_bbs);
 
-/* worker.c: the worker and its retry policy */
-void vmem_shortfall_reason_format(struct vmem *vm, char *buf, size_t size);
-void vmem_schedule(struct vmem *vm, unsigned long delay);
-void vmem_work_fn(struct work_struct *work);
-void vmem_config_changed(struct virtio_device *vdev);
+/* guard.c: what the guest needs, the safety floor and memory pressure */
+int vmem_own_begin(void);
+void vmem_own_end(int slot);
+const char *vmem_pressure_signal(void);
+void vmem_stalls_sample(struct vmem_stalls *s);
+u64 vmem_kernel_available(u64 *total);
+void vmem_guard_release(struct vmem *vm);
+int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable);
+#ifdef CONFIG_TRACEPOINTS
+void vmem_reclaim_probe_register(void);
+void vmem_reclaim_probe_unregister(void);
+#else
+static inline void vmem_reclaim_probe_register(void)
+{
+	pr_notice("no tracepoints: memory pressure is judged on allocstall, the driver's own stalls included\n");
+}
+
+static inline void vmem_reclaim_probe_unregister(void)
+{
+}
+#endif
+
+/*
+ * params.c: module parameters, read where they act; each is described at
+ * its module_param_cb().
+ */
+extern unsigned int vmem_retry_min_ms;
+extern unsigned int vmem_retry_max_ms;
+extern unsigned long vmem_bbm_block_size;
+extern bool vmem_memmap_on_memory;
+extern unsigned int vmem_offline_timeout_ms;
+extern int vmem_safety_floor_mb;
+extern unsigned int vmem_pressure_stalls;
+int vmem_floor_parse(const char *val, int *floor_mb);
+int vmem_floor_show(char *buf, int floor_mb);
 
 /* sysfs.c: the device's attributes */
 extern const struct attribute_group *vmem_groups[];
@@ -389,10 +426,5 @@ static inline void vmem_kdump_remove(struct vmem *vm)
 {
 }
 #endif
-
-/* core.c: probe, remove, suspend */
-void vmem_read_config(struct vmem *vm, struct vmem_config *cfg);
-int vmem_check_config(struct vmem *vm, const struct vmem_config *cfg);
-void vmem_print_facts(struct vmem *vm);
 
 #endif /* VMEM_H */
