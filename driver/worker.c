@@ -104,7 +104,12 @@ static int vmem_run(struct vmem *vm)
 	return rc ?: removal;
 }
 
-/* The two reasons the shortfall adds numbers to, from the result table. */
+/*
+ * The two reasons the shortfall adds numbers to, from the result table.
+ * Reasons are compared by address, and vmem_result_rules is a static table
+ * of vmem_logic.h, one copy per file: every shortfall reason is set in this
+ * file, from this file's copy.
+ */
 #define vmem_reason_floor	(vmem_result_rules[VMEM_RES_FLOOR].reason)
 #define vmem_reason_pressure	(vmem_result_rules[VMEM_RES_PRESSURE].reason)
 
