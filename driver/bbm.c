@@ -52,7 +52,7 @@ static void vmem_bbm_give_back(struct vmem *vm, u64 mb_id, u64 nb_mbs)
 	const unsigned long nr = PHYS_PFN(vm->geo.mb_size);
 	u64 i;
 
-	lockdep_assert_held(&vm->hotplug_lock);
+	lockdep_assert_held(&vm->hotplug.lock);
 	for (i = 0; i < nb_mbs; i++) {
 		unsigned long pfn = PHYS_PFN(vmem_mb_id_to_phys(&vm->geo, mb_id + i));
 

@@ -212,12 +212,12 @@ static int vmem_probe(struct virtio_device *vdev)
 		return -ENOMEM;
 	vdev->priv = vm;
 	vm->vdev = vdev;
-	mutex_init(&vm->req_lock);
-	mutex_init(&vm->hotplug_lock);
-	init_waitqueue_head(&vm->hotplug_wq);
-	init_waitqueue_head(&vm->resp_wq);
-	spin_lock_init(&vm->stop_lock);
-	INIT_DELAYED_WORK(&vm->work, vmem_work_fn);
+	mutex_init(&vm->rq.lock);
+	mutex_init(&vm->hotplug.lock);
+	init_waitqueue_head(&vm->hotplug.wq);
+	init_waitqueue_head(&vm->rq.resp_wq);
+	spin_lock_init(&vm->worker.stop_lock);
+	INIT_DELAYED_WORK(&vm->worker.work, vmem_work_fn);
 	INIT_LIST_HEAD(&vm->list);
 
 	vmem_read_config(vm, &vm->cfg);
@@ -249,7 +249,8 @@ static int vmem_probe(struct virtio_device *vdev)
 		goto out_free;
 	}
 	vm->blocks.nr_in_state[VMEM_MB_UNUSED] = vm->geo.nb_mb;
-	vm->memmap_on_memory = vmem_memmap_on_memory && !vmem_is_bbm(&vm->geo);
+	vm->hotplug.memmap_on_memory = vmem_memmap_on_memory &&
+				       !vmem_is_bbm(&vm->geo);
 
 	vm->vq = virtio_find_single_vq(vdev, vmem_vq_done, "guest-request");
 	if (IS_ERR(vm->vq)) {
@@ -284,7 +285,7 @@ static int vmem_probe(struct virtio_device *vdev)
 	vmem_debugfs_init(vm);
 
 	/* We cannot know what a previous owner plugged: start from nothing. */
-	vm->unplug_all_pending = vm->cfg.plugged_size != 0;
+	vm->worker.unplug_all_pending = vm->cfg.plugged_size != 0;
 	vmem_print_facts(vm);
 	dev_info(&vdev->dev,
 		 "region [%#llx, %#llx), block size %llu KiB, %s %llu KiB, node %d, plugged %llu MiB, requested %llu MiB\n",
@@ -327,7 +328,7 @@ static bool vmem_empty_device(struct vmem *vm)
 	/* Here too the floor holds: memory the guest needs stays plugged. */
 	int slot = vmem_own_begin();
 
-	vmem_stalls_sample(&vm->stalls_seen);
+	vmem_stalls_sample(&vm->guard.stalls_seen);
 	for (try = 0; try < VMEM_UNLOAD_TRIES; try++) {
 		rc = 0;
 		if (vmem_is_bbm(&vm->geo) && vm->blocks.plugged_sbs)
@@ -418,10 +419,10 @@ static void vmem_remove(struct virtio_device *vdev)
 	}
 
 	debugfs_remove_recursive(vm->debugfs);
-	spin_lock_irq(&vm->stop_lock);
-	vm->stopping = true;
-	spin_unlock_irq(&vm->stop_lock);
-	cancel_delayed_work_sync(&vm->work);
+	spin_lock_irq(&vm->worker.stop_lock);
+	vm->worker.stopping = true;
+	spin_unlock_irq(&vm->worker.stop_lock);
+	cancel_delayed_work_sync(&vm->worker.work);
 
 	/*
 	 * Memory that stays in use is kept: online, plugged, its region
@@ -444,7 +445,7 @@ static void vmem_remove(struct virtio_device *vdev)
 	 * cancelled, would leave fake-offline pages without their reference.
 	 */
 	vmem_lock_blocks(vm);
-	vm->closing = true;
+	vm->hotplug.closing = true;
 	vmem_unlock_blocks(vm);
 
 	if (!empty) {
@@ -519,10 +520,10 @@ static int vmem_pm_notifier_cb(struct notifier_block *nb,
 		return NOTIFY_OK;
 	mutex_lock(&vmem_devices_lock);
 	list_for_each_entry(vm, &vmem_devices, list) {
-		mutex_lock(&vm->hotplug_lock);
+		mutex_lock(&vm->hotplug.lock);
 		if (vmem_refuses_hibernation(vm))
 			rc = notifier_from_errno(-EBUSY);
-		mutex_unlock(&vm->hotplug_lock);
+		mutex_unlock(&vm->hotplug.lock);
 	}
 	mutex_unlock(&vmem_devices_lock);
 	return rc;
@@ -551,10 +552,10 @@ static int vmem_freeze(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "kdump mode: suspend refused\n");
 		return -EBUSY;
 	}
-	spin_lock_irq(&vm->stop_lock);
-	vm->stopping = true;
-	spin_unlock_irq(&vm->stop_lock);
-	cancel_delayed_work_sync(&vm->work);
+	spin_lock_irq(&vm->worker.stop_lock);
+	vm->worker.stopping = true;
+	spin_unlock_irq(&vm->worker.stop_lock);
+	cancel_delayed_work_sync(&vm->worker.work);
 
 	if (hibernation && vmem_refuses_hibernation(vm))
 		goto refuse;
@@ -576,9 +577,9 @@ static int vmem_freeze(struct virtio_device *vdev)
 	return 0;
 
 refuse:
-	spin_lock_irq(&vm->stop_lock);
-	vm->stopping = false;
-	spin_unlock_irq(&vm->stop_lock);
+	spin_lock_irq(&vm->worker.stop_lock);
+	vm->worker.stopping = false;
+	spin_unlock_irq(&vm->worker.stop_lock);
 	vmem_schedule(vm, 0);
 	return -EBUSY;
 }
@@ -608,10 +609,10 @@ static int vmem_restore(struct virtio_device *vdev)
 			cfg.plugged_size >> 20, vmem_plugged_bytes(vm) >> 20);
 		WRITE_ONCE(vm->broken, true);
 	}
-	spin_lock_irq(&vm->stop_lock);
-	vm->stopping = false;
-	spin_unlock_irq(&vm->stop_lock);
-	atomic_set(&vm->config_changed, 1);
+	spin_lock_irq(&vm->worker.stop_lock);
+	vm->worker.stopping = false;
+	spin_unlock_irq(&vm->worker.stop_lock);
+	atomic_set(&vm->worker.config_changed, 1);
 	vmem_schedule(vm, 0);
 	return 0;
 }

@@ -33,30 +33,35 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	u64 total, floor, kavail, ktotal;
 	int t, r;
 
-	mutex_lock(&vm->hotplug_lock);
+	mutex_lock(&vm->hotplug.lock);
 	for (t = 0; t < VMEM_MB_NR_STATES; t++)
 		seq_printf(m, "memory_blocks_%s %llu\n", vmem_mb_state_names[t],
 			   vm->blocks.nr_in_state[t]);
 	seq_printf(m, "plugged_sub_blocks %llu\n", vm->blocks.plugged_sbs);
-	mutex_unlock(&vm->hotplug_lock);
+	mutex_unlock(&vm->hotplug.lock);
 	for (t = 0; t < ARRAY_SIZE(vmem_req_names); t++)
 		for (r = 0; r < ARRAY_SIZE(vmem_resp_names); r++)
 			seq_printf(m, "requests_%s_%s %lld\n", vmem_req_names[t],
 				   vmem_resp_names[r],
-				   (long long)atomic64_read(&vm->req_stats[t][r]));
-	seq_printf(m, "retries %lld\n", (long long)atomic64_read(&vm->retries));
+				   (long long)atomic64_read(&vm->stats.requests[t][r]));
+	seq_printf(m, "retries %lld\n",
+		   (long long)atomic64_read(&vm->stats.retries));
 	seq_printf(m, "ms_requests %lld\n",
-		   (long long)atomic64_read(&vm->ns_requests) / NSEC_PER_MSEC);
+		   (long long)atomic64_read(&vm->stats.ns_requests) /
+		   NSEC_PER_MSEC);
 	seq_printf(m, "ms_add %lld\n",
-		   (long long)atomic64_read(&vm->ns_add) / NSEC_PER_MSEC);
+		   (long long)atomic64_read(&vm->stats.ns_add) /
+		   NSEC_PER_MSEC);
 	seq_printf(m, "ms_offline %lld\n",
-		   (long long)atomic64_read(&vm->ns_offline) / NSEC_PER_MSEC);
+		   (long long)atomic64_read(&vm->stats.ns_offline) /
+		   NSEC_PER_MSEC);
 	seq_printf(m, "ms_take %lld\n",
-		   (long long)atomic64_read(&vm->ns_take) / NSEC_PER_MSEC);
+		   (long long)atomic64_read(&vm->stats.ns_take) /
+		   NSEC_PER_MSEC);
 	seq_printf(m, "offline_timeouts %lld\n",
-		   (long long)atomic64_read(&vm->offline_timeouts));
+		   (long long)atomic64_read(&vm->stats.offline_timeouts));
 	seq_printf(m, "offline_fallbacks %lld\n",
-		   (long long)atomic64_read(&vm->offline_fallbacks));
+		   (long long)atomic64_read(&vm->stats.offline_fallbacks));
 	pages = si_mem_available();
 	total = PFN_PHYS(totalram_pages());
 	seq_printf(m, "mem_available %llu\n", pages > 0 ? PFN_PHYS(pages) : 0);
@@ -66,19 +71,20 @@ static int vmem_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "kernel_available %llu\n", kavail);
 	seq_printf(m, "kernel_floor %llu\n", vmem_kernel_floor(floor, ktotal));
 	seq_printf(m, "floor_stops %lld\n",
-		   (long long)atomic64_read(&vm->floor_stops));
+		   (long long)atomic64_read(&vm->stats.floor_stops));
 	seq_printf(m, "floor_shrunk_steps %lld\n",
-		   (long long)atomic64_read(&vm->floor_shrunk_steps));
+		   (long long)atomic64_read(&vm->stats.floor_shrunk_steps));
 	seq_printf(m, "pressure_stops %lld\n",
-		   (long long)atomic64_read(&vm->pressure_stops));
-	seq_printf(m, "pressure_stalls_last %llu\n", READ_ONCE(vm->guard_stalls));
+		   (long long)atomic64_read(&vm->stats.pressure_stops));
+	seq_printf(m, "pressure_stalls_last %llu\n",
+		   READ_ONCE(vm->guard.stalls));
 	vmem_stalls_sample(&stalls);
 	seq_printf(m, "reclaim_stalls %llu\n", stalls.all);
 	seq_printf(m, "reclaim_stalls_own %llu\n", stalls.own);
 	seq_printf(m, "pressure_signal %s\n", vmem_pressure_signal());
 	seq_printf(m, "broken %d\n", READ_ONCE(vm->broken));
-	seq_printf(m, "last_error %d %s\n", READ_ONCE(vm->last_error),
-		   READ_ONCE(vm->last_error_reason) ?: "none");
+	seq_printf(m, "last_error %d %s\n", READ_ONCE(vm->worker.last_error),
+		   READ_ONCE(vm->worker.last_error_reason) ?: "none");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vmem_stats);
@@ -93,7 +99,7 @@ static int vmem_blocks_show(struct seq_file *m, void *unused)
 	unsigned int sb;
 	u64 i;
 
-	mutex_lock(&vm->hotplug_lock);
+	mutex_lock(&vm->hotplug.lock);
 	for (i = 0; i < vm->geo.nb_mb; i++) {
 		const struct vmem_mb *mb = &vm->blocks.mb[i];
 
@@ -103,7 +109,7 @@ static int vmem_blocks_show(struct seq_file *m, void *unused)
 			seq_putc(m, mb->plugged & (1ULL << sb) ? '#' : '.');
 		seq_putc(m, '\n');
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	mutex_unlock(&vm->hotplug.lock);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vmem_blocks);
@@ -118,7 +124,7 @@ static ssize_t vmem_inject_write(struct file *file, const char __user *ubuf,
 		return -EFAULT;
 	if (!sysfs_streq(buf, "error"))
 		return -EINVAL;
-	WRITE_ONCE(vm->inject_error, true);
+	WRITE_ONCE(vm->worker.inject_error, true);
 	vmem_schedule(vm, 0);
 	return count;
 }

@@ -157,7 +157,7 @@ void vmem_stalls_sample(struct vmem_stalls *s)
 	/*
 	 * The allocstall counters, one per zone up to ZONE_MOVABLE (ZONE_DEVICE
 	 * has none). all_vm_events() would take cpus_read_lock(), which ranks
-	 * above the memory hotplug locks and hotplug_lock: sum the per-cpu
+	 * above the memory hotplug locks and hotplug.lock: sum the per-cpu
 	 * counters without it.
 	 */
 	for_each_online_cpu(cpu)
@@ -234,8 +234,8 @@ static u64 vmem_movable_free(void)
  */
 void vmem_guard_release(struct vmem *vm)
 {
-	atomic64_sub(vm->guard_held, &vmem_guard_reserved);
-	vm->guard_held = 0;
+	atomic64_sub(vm->guard.held, &vmem_guard_reserved);
+	vm->guard.held = 0;
 }
 
 /**
@@ -256,7 +256,7 @@ void vmem_guard_release(struct vmem *vm)
  * judgement or vmem_guard_release().
  *
  * Context: the thread that takes the memory, before it takes it, with or
- * without @vm->hotplug_lock.
+ * without @vm->hotplug.lock.
  * Return: 0 (*@nb may go), VMEM_FLOOR (nothing may) or VMEM_PRESSURE.
  */
 int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
@@ -284,32 +284,32 @@ int vmem_guard_step(struct vmem *vm, u64 unit, u64 *nb, bool movable)
 	kavail = kavail > others ? kavail - others : 0;
 	mfree = mfree > others ? mfree - others : 0;
 
-	if (vmem_under_pressure(&vm->stalls_seen, &now,
+	if (vmem_under_pressure(&vm->guard.stalls_seen, &now,
 				READ_ONCE(vmem_pressure_stalls), &stalls)) {
 		rc = VMEM_PRESSURE;
 		decision = "pressure";
-		WRITE_ONCE(vm->guard_stalls, stalls);
+		WRITE_ONCE(vm->guard.stalls, stalls);
 	} else {
 		allowed = vmem_floor_allowed(avail, total, floor_mb, unit, *nb);
 		kallowed = vmem_kernel_allowed(kavail, kfloor, mfree, unit,
 					       *nb);
-		WRITE_ONCE(vm->guard_kernel_stop, kallowed < allowed);
+		WRITE_ONCE(vm->guard.kernel_stop, kallowed < allowed);
 		allowed = min(allowed, kallowed);
 		rc = allowed ? 0 : VMEM_FLOOR;
 		decision = !allowed ? "floor" : allowed < *nb ? "shrunk" : "go";
 		if (allowed && allowed < *nb)
-			atomic64_inc(&vm->floor_shrunk_steps);
+			atomic64_inc(&vm->stats.floor_shrunk_steps);
 	}
-	vm->stalls_seen = now;
-	WRITE_ONCE(vm->guard_avail, avail);
-	WRITE_ONCE(vm->guard_floor, floor);
-	WRITE_ONCE(vm->guard_kernel_avail, kavail);
-	WRITE_ONCE(vm->guard_kernel_floor, kfloor);
+	vm->guard.stalls_seen = now;
+	WRITE_ONCE(vm->guard.avail, avail);
+	WRITE_ONCE(vm->guard.floor, floor);
+	WRITE_ONCE(vm->guard.kernel_avail, kavail);
+	WRITE_ONCE(vm->guard.kernel_floor, kfloor);
 	trace_vmem_guard(dev_name(&vm->vdev->dev), *nb * unit, allowed * unit,
 			 avail, total, floor, stalls, decision,
 			 kavail, kfloor, mfree);
-	vm->guard_held = allowed * unit;
-	atomic64_add(vm->guard_held, &vmem_guard_reserved);
+	vm->guard.held = allowed * unit;
+	atomic64_add(vm->guard.held, &vmem_guard_reserved);
 	*nb = allowed;
 	return rc;
 }

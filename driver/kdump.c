@@ -38,7 +38,7 @@ static int vmem_kdump_state(struct vmem *vm, u64 addr, u64 size, u16 *state)
  */
 static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
 {
-	struct vmem *vm = container_of(cb, struct vmem, vmcore_cb);
+	struct vmem *vm = container_of(cb, struct vmem, vmcore.cb);
 	const u64 addr = PFN_PHYS(pfn);
 	const u64 end = vm->cfg.addr + vm->cfg.usable_region_size;
 	u64 unit = max_t(u64, memory_block_size_bytes(), vm->cfg.block_size);
@@ -52,22 +52,22 @@ static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
 	if (addr >= end)
 		return false;
 
-	mutex_lock(&vm->state_lock);
-	if (addr >= vm->state_start && addr < vm->state_end) {
-		plugged = vm->state_plugged;
+	mutex_lock(&vm->vmcore.lock);
+	if (addr >= vm->vmcore.state_start && addr < vm->vmcore.state_end) {
+		plugged = vm->vmcore.state_plugged;
 		goto out;
 	}
 	start = max(vmem_align_down(addr, unit), vm->cfg.addr);
 	unit = min(vmem_align_down(addr, unit) + unit, end) - start;
 	/* Inside a memory block known to be MIXED, ask per device block. */
-	if (addr >= vm->mixed_start && addr < vm->mixed_end) {
+	if (addr >= vm->vmcore.mixed_start && addr < vm->vmcore.mixed_end) {
 		state = VIRTIO_MEM_STATE_MIXED;
 	} else {
 		if (vmem_kdump_state(vm, start, unit, &state))
 			goto fail;
 		if (state == VIRTIO_MEM_STATE_MIXED) {
-			vm->mixed_start = start;
-			vm->mixed_end = start + unit;
+			vm->vmcore.mixed_start = start;
+			vm->vmcore.mixed_end = start + unit;
 		}
 	}
 	if (state == VIRTIO_MEM_STATE_MIXED) {
@@ -80,15 +80,15 @@ static bool vmem_vmcore_pfn_is_ram(struct vmcore_cb *cb, unsigned long pfn)
 	    state != VIRTIO_MEM_STATE_UNPLUGGED)
 		goto fail;
 	plugged = state == VIRTIO_MEM_STATE_PLUGGED;
-	vm->state_start = start;
-	vm->state_end = start + unit;
-	vm->state_plugged = plugged;
+	vm->vmcore.state_start = start;
+	vm->vmcore.state_end = start + unit;
+	vm->vmcore.state_plugged = plugged;
 out:
-	mutex_unlock(&vm->state_lock);
+	mutex_unlock(&vm->vmcore.lock);
 	return plugged;
 fail:
 	/* Reading memory that may be unplugged can be fatal: do not. */
-	mutex_unlock(&vm->state_lock);
+	mutex_unlock(&vm->vmcore.lock);
 	dev_err_ratelimited(&vm->vdev->dev,
 			    "cannot tell whether %#llx is plugged; left out of the dump\n",
 			    addr);
@@ -116,11 +116,11 @@ int vmem_kdump_probe(struct vmem *vm)
 		return PTR_ERR(vm->vq);
 	}
 	vm->kdump = true;
-	vm->stopping = true;
-	mutex_init(&vm->state_lock);
+	vm->worker.stopping = true;
+	mutex_init(&vm->vmcore.lock);
 	virtio_device_ready(vm->vdev);
-	vm->vmcore_cb.pfn_is_ram = vmem_vmcore_pfn_is_ram;
-	register_vmcore_cb(&vm->vmcore_cb);
+	vm->vmcore.cb.pfn_is_ram = vmem_vmcore_pfn_is_ram;
+	register_vmcore_cb(&vm->vmcore.cb);
 	vmem_print_facts(vm);
 	dev_info(&vm->vdev->dev,
 		 "kdump mode: region [%#llx, %#llx), %llu MiB plugged; answering /proc/vmcore\n",
@@ -135,5 +135,5 @@ int vmem_kdump_probe(struct vmem *vm)
  */
 void vmem_kdump_remove(struct vmem *vm)
 {
-	unregister_vmcore_cb(&vm->vmcore_cb);
+	unregister_vmcore_cb(&vm->vmcore.cb);
 }

@@ -51,11 +51,11 @@ const char * const vmem_mb_state_names[VMEM_MB_NR_STATES] = {
  *
  * Every change is traced.
  *
- * Context: @vm->hotplug_lock held.
+ * Context: @vm->hotplug.lock held.
  */
 void vmem_set_mb_state(struct vmem *vm, u64 mb_id, enum vmem_mb_state state)
 {
-	lockdep_assert_held(&vm->hotplug_lock);
+	lockdep_assert_held(&vm->hotplug.lock);
 	vmem_mb_set_state(&vm->blocks, mb_id, state);
 	trace_vmem_mb_state(dev_name(&vm->vdev->dev), mb_id,
 			    vmem_mb_state_names[state]);
@@ -212,7 +212,7 @@ static struct vmem *vmem_find_by_phys(u64 addr)
  * @order: the chunk's order
  *
  * Called by online_pages() for each naturally aligned chunk of a memory block
- * being onlined, between MEM_GOING_ONLINE and MEM_ONLINE (@hotplug_active).
+ * being onlined, between MEM_GOING_ONLINE and MEM_ONLINE (hotplug.active).
  * Plugged sub blocks go to the buddy, unplugged ones stay fake-offline.
  * Memory of no device of ours goes to the buddy whole.
  */
@@ -229,8 +229,8 @@ void vmem_online_page_cb(struct page *page, unsigned int order)
 		generic_online_page(page, order);
 		return;
 	}
-	mutex_lock(&vm->hotplug_lock);
-	WARN_ON_ONCE(!vm->hotplug_active);
+	mutex_lock(&vm->hotplug.lock);
+	WARN_ON_ONCE(!vm->hotplug.active);
 	while (addr < end) {
 		u64 mb_id = vmem_phys_to_mb_id(&vm->geo, addr);
 		u64 off = addr - vmem_mb_id_to_phys(&vm->geo, mb_id);
@@ -246,7 +246,7 @@ void vmem_online_page_cb(struct page *page, unsigned int order)
 			vmem_pages_set_offline(pfn, PHYS_PFN(piece), true);
 		addr += piece;
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	mutex_unlock(&vm->hotplug.lock);
 	mutex_unlock(&vmem_devices_lock);
 }
 
@@ -256,7 +256,7 @@ void vmem_online_page_cb(struct page *page, unsigned int order)
  * @action: MEM_GOING_ONLINE, MEM_ONLINE, MEM_GOING_OFFLINE, ...
  * @arg: the struct memory_notify
  *
- * Keeps the block states and @hotplug_active in step with the onlining and
+ * Keeps the block states and hotplug.active in step with the onlining and
  * offlining of our memory blocks, and refuses what must not happen: a range
  * that is not one of our memory blocks; anything once remove() is closing;
  * onlining memory that is not added, or of a broken device.
@@ -290,26 +290,26 @@ int vmem_memory_notifier_cb(struct notifier_block *nb, unsigned long action,
 		return notifier_from_errno(-EINVAL);
 	}
 
-	if (action == MEM_CANCEL_ONLINE && vm->adding)
-		vm->add_online_failed = true;
+	if (action == MEM_CANCEL_ONLINE && vm->hotplug.adding)
+		vm->hotplug.add_online_failed = true;
 
-	mutex_lock(&vm->hotplug_lock);
+	mutex_lock(&vm->hotplug.lock);
 	switch (action) {
 	case MEM_GOING_OFFLINE:
-		if (vm->closing) {
+		if (vm->hotplug.closing) {
 			rc = notifier_from_errno(-EBUSY);
 			break;
 		}
-		WRITE_ONCE(vm->hotplug_active, true);
+		WRITE_ONCE(vm->hotplug.active, true);
 		if (vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
 			vmem_fake_offline_drop_refs(vm, mb_id, true);
 		break;
 	case MEM_GOING_ONLINE:
-		if (vm->closing) {
+		if (vm->hotplug.closing) {
 			rc = notifier_from_errno(-EBUSY);
 			break;
 		}
-		WRITE_ONCE(vm->hotplug_active, true);
+		WRITE_ONCE(vm->hotplug.active, true);
 		if (vm->broken || vmem_mb_get(&vm->blocks, mb_id)->state == VMEM_MB_UNUSED)
 			rc = notifier_from_errno(-EBUSY);
 		break;
@@ -318,27 +318,27 @@ int vmem_memory_notifier_cb(struct notifier_block *nb, unsigned long action,
 	 * earlier notifier refused it) changes nothing.
 	 */
 	case MEM_OFFLINE:
-		if (vm->hotplug_active)
+		if (vm->hotplug.active)
 			vmem_set_mb_state(vm, mb_id, VMEM_MB_OFFLINE);
 		break;
 	case MEM_ONLINE:
-		if (vm->hotplug_active)
+		if (vm->hotplug.active)
 			vmem_set_mb_state(vm, mb_id,
 					  page_zonenum(pfn_to_page(mn->start_pfn)) == ZONE_MOVABLE ?
 					  VMEM_MB_ONLINE_MOVABLE : VMEM_MB_ONLINE_KERNEL);
 		break;
 	case MEM_CANCEL_OFFLINE:
-		if (vm->hotplug_active &&
+		if (vm->hotplug.active &&
 		    vmem_mb_get(&vm->blocks, mb_id)->state != VMEM_MB_UNUSED)
 			vmem_fake_offline_drop_refs(vm, mb_id, false);
 		break;
 	}
 	if (action != MEM_GOING_OFFLINE && action != MEM_GOING_ONLINE &&
-	    vm->hotplug_active) {
-		WRITE_ONCE(vm->hotplug_active, false);
-		wake_up_all(&vm->hotplug_wq);
+	    vm->hotplug.active) {
+		WRITE_ONCE(vm->hotplug.active, false);
+		wake_up_all(&vm->hotplug.wq);
 	}
-	mutex_unlock(&vm->hotplug_lock);
+	mutex_unlock(&vm->hotplug.lock);
 	return rc;
 }
 
@@ -410,11 +410,11 @@ int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 	vmem_mark_added(vm, mb_id, nb_mbs, count, true);
 
 	/* May online the memory right away, calling the notifier and callback. */
-	vm->adding = true;
-	vm->add_online_failed = false;
+	vm->hotplug.adding = true;
+	vm->hotplug.add_online_failed = false;
 	start = ktime_get_ns();
 	rc = -EINVAL;
-	if (vm->memmap_on_memory) {
+	if (vm->hotplug.memmap_on_memory) {
 		rc = add_memory_driver_managed(vm->mgid, addr, vm->geo.mb_size,
 					       vm->ram_name, MHP_NID_IS_MGID |
 					       MHP_MEMMAP_ON_MEMORY);
@@ -426,15 +426,15 @@ int vmem_plug_and_add(struct vmem *vm, u64 mb_id, u64 nb_mbs,
 					       nb_mbs * vm->geo.mb_size,
 					       vm->ram_name, MHP_NID_IS_MGID);
 		/* Only when the plain add works was the flag what failed. */
-		if (!rc && vm->memmap_on_memory) {
+		if (!rc && vm->hotplug.memmap_on_memory) {
 			dev_info(&vm->vdev->dev,
 				 "the kernel refuses memmap_on_memory: memory blocks keep their memmap in boot memory\n");
-			vm->memmap_on_memory = false;
+			vm->hotplug.memmap_on_memory = false;
 		}
 	}
-	vm->adding = false;
-	atomic64_add(ktime_get_ns() - start, &vm->ns_add);
-	if (!rc && !vm->add_online_failed)
+	vm->hotplug.adding = false;
+	atomic64_add(ktime_get_ns() - start, &vm->stats.ns_add);
+	if (!rc && !vm->hotplug.add_online_failed)
 		return 0;
 	if (!rc) {
 		/*
@@ -496,8 +496,8 @@ int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 	took = ktime_get_ns() - start;
 	/* -EBUSY also means "unmovable page": count only what ran out of time. */
 	if (rc == -EBUSY && took >= (u64)timeout_ms * NSEC_PER_MSEC)
-		atomic64_inc(&vm->offline_timeouts);
-	atomic64_add(took, &vm->ns_offline);
+		atomic64_inc(&vm->stats.offline_timeouts);
+	atomic64_add(took, &vm->stats.ns_offline);
 	return rc;
 }
 #else
@@ -564,10 +564,10 @@ int vmem_offline_and_remove_bounded(struct vmem *vm, u64 addr, u64 size,
 					 msecs_to_jiffies(timeout_ms))) {
 		send_sig(SIGKILL, t, 1);
 		wait_for_completion(&job.done);
-		atomic64_inc(&vm->offline_timeouts);
+		atomic64_inc(&vm->stats.offline_timeouts);
 	}
 	put_task_struct(t);
-	atomic64_add(ktime_get_ns() - start, &vm->ns_offline);
+	atomic64_add(ktime_get_ns() - start, &vm->stats.ns_offline);
 	return job.rc;
 }
 #endif
@@ -631,7 +631,7 @@ int vmem_remove_unit(struct vmem *vm, u64 mb_id)
 
 	rc = offline_and_remove_memory(vmem_mb_id_to_phys(&vm->geo, mb_id),
 				       nb * vm->geo.mb_size);
-	atomic64_add(ktime_get_ns() - start, &vm->ns_offline);
+	atomic64_add(ktime_get_ns() - start, &vm->stats.ns_offline);
 	if (rc) {
 		dev_dbg(&vm->vdev->dev, "removing memory block %llu failed: %d\n",
 			mb_id, rc);

@@ -40,7 +40,7 @@ void vmem_vq_done(struct virtqueue *vq)
 {
 	struct vmem *vm = vq->vdev->priv;
 
-	wake_up(&vm->resp_wq);
+	wake_up(&vm->rq.resp_wq);
 }
 
 /**
@@ -51,7 +51,7 @@ void vmem_vq_done(struct virtqueue *vq)
  * @nb_blocks: device blocks in the range, at most U16_MAX
  * @state: where the answer to a STATE request goes; NULL for the others
  *
- * Context: may sleep; takes @vm->req_lock.
+ * Context: may sleep; takes @vm->rq.lock.
  * Return: the response type, or a negative errno when the request could not
  * be queued (or the answer was too short: -EPROTO).
  */
@@ -67,44 +67,44 @@ int vmem_send(struct vmem *vm, u16 type, u64 addr, u64 nb_blocks, u16 *state)
 	/* The request has 16 bits for it: callers split larger ranges. */
 	if (WARN_ON_ONCE(nb_blocks > U16_MAX))
 		return -EINVAL;
-	mutex_lock(&vm->req_lock);
+	mutex_lock(&vm->rq.lock);
 	if (unlikely(!vm->vq)) {
 		/* A resume could not set the queue up again. */
-		mutex_unlock(&vm->req_lock);
+		mutex_unlock(&vm->rq.lock);
 		return -ENODEV;
 	}
-	memset(&vm->req, 0, sizeof(vm->req));
-	vm->req.type = cpu_to_virtio16(vdev, type);
-	vm->req.u.plug.addr = cpu_to_virtio64(vdev, addr);
-	vm->req.u.plug.nb_blocks = cpu_to_virtio16(vdev, nb_blocks);
-	sg_init_one(&out, &vm->req, sizeof(vm->req));
-	sg_init_one(&in, &vm->resp, sizeof(vm->resp));
+	memset(&vm->rq.req, 0, sizeof(vm->rq.req));
+	vm->rq.req.type = cpu_to_virtio16(vdev, type);
+	vm->rq.req.u.plug.addr = cpu_to_virtio64(vdev, addr);
+	vm->rq.req.u.plug.nb_blocks = cpu_to_virtio16(vdev, nb_blocks);
+	sg_init_one(&out, &vm->rq.req, sizeof(vm->rq.req));
+	sg_init_one(&in, &vm->rq.resp, sizeof(vm->rq.resp));
 
 	rc = virtqueue_add_sgs(vm->vq, sgs, 1, 1, vm, GFP_KERNEL);
 	if (rc) {
-		mutex_unlock(&vm->req_lock);
+		mutex_unlock(&vm->rq.lock);
 		return rc;
 	}
 	start = ktime_get_ns();
 	virtqueue_kick(vm->vq);
-	wait_event(vm->resp_wq, virtqueue_get_buf(vm->vq, &len));
-	atomic64_add(ktime_get_ns() - start, &vm->ns_requests);
+	wait_event(vm->rq.resp_wq, virtqueue_get_buf(vm->vq, &len));
+	atomic64_add(ktime_get_ns() - start, &vm->stats.ns_requests);
 
 	/* A response the device did not write would repeat the last one. */
 	needed = state ? offsetofend(struct virtio_mem_resp, u.state.state) :
 			 offsetofend(struct virtio_mem_resp, type);
 	if (len < needed) {
-		mutex_unlock(&vm->req_lock);
+		mutex_unlock(&vm->rq.lock);
 		dev_err(&vdev->dev, "%s answered with %u bytes, %zu needed, stopping\n",
 			vmem_req_names[type], len, needed);
 		return -EPROTO;
 	}
-	rc = virtio16_to_cpu(vdev, vm->resp.type);
+	rc = virtio16_to_cpu(vdev, vm->rq.resp.type);
 	if (state)
-		*state = virtio16_to_cpu(vdev, vm->resp.u.state.state);
-	mutex_unlock(&vm->req_lock);
+		*state = virtio16_to_cpu(vdev, vm->rq.resp.u.state.state);
+	mutex_unlock(&vm->rq.lock);
 
-	atomic64_inc(&vm->req_stats[type][min_t(int, rc, 4)]);
+	atomic64_inc(&vm->stats.requests[type][min_t(int, rc, 4)]);
 	trace_vmem_request(dev_name(&vdev->dev), type, addr, nb_blocks, rc);
 	return rc;
 }

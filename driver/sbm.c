@@ -95,7 +95,7 @@ static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 					     vm->geo.mb_size,
 					     READ_ONCE(vmem_offline_timeout_ms));
 	if (rc) {
-		atomic64_inc(&vm->offline_fallbacks);
+		atomic64_inc(&vm->stats.offline_fallbacks);
 		return VMEM_MEM_BUSY;
 	}
 	vmem_lock_blocks(vm);
@@ -120,10 +120,10 @@ static int vmem_sbm_unplug_online_sbs(struct vmem *vm, u64 mb_id,
 	unsigned int head;
 	int rc;
 
-	lockdep_assert_held(&vm->hotplug_lock);
+	lockdep_assert_held(&vm->hotplug.lock);
 	rc = alloc_contig_range(pfn, pfn + nr, MIGRATE_MOVABLE,
 				GFP_KERNEL | __GFP_NOWARN);
-	atomic64_add(ktime_get_ns() - start, &vm->ns_take);
+	atomic64_add(ktime_get_ns() - start, &vm->stats.ns_take);
 	if (rc == -ENOMEM)
 		return -ENOMEM;
 	if (rc)

@@ -37,7 +37,7 @@ VMEM_ATTR_U64(region_addr, vm->cfg.addr);
 VMEM_ATTR_U64(region_size, vm->cfg.region_size);
 VMEM_ATTR_U64(plugged_size, vmem_plugged_bytes(vm));
 VMEM_ATTR_U64(requested_size, READ_ONCE(vm->cfg.requested_size));
-VMEM_ATTR_U64(shortfall, READ_ONCE(vm->shortfall));
+VMEM_ATTR_U64(shortfall, READ_ONCE(vm->worker.shortfall));
 
 /* The floor now, in bytes: the guest's one floor for its size today. */
 static ssize_t safety_floor_show(struct device *dev,

@@ -62,69 +62,132 @@
  *   core mm's device_hotplug_lock and mem_hotplug_lock (the memory notifier
  *   and the online-page callback are called with them held)
  *     vmem_devices_lock (the online-page callback)
- *       vmem->hotplug_lock (vmem_lock_blocks() / vmem_unlock_blocks(), or
+ *       vmem->hotplug.lock (vmem_lock_blocks() / vmem_unlock_blocks(), or
  *       plain mutex_lock() in the notifier and the callback)
- *         vmem->req_lock (one request in flight)
+ *         vmem->rq.lock (one request in flight)
  *
- * vmem->stop_lock is a leaf. Never call into memory hotplug (add, offline,
- * remove) with hotplug_lock held: the notifier takes it.
+ * vmem->worker.stop_lock is a leaf. Never call into memory hotplug (add,
+ * offline, remove) with hotplug.lock held: the notifier takes it.
  */
 
 /**
- * struct vmem - one virtio-mem device
- * @vdev: the virtio device
- * @vq: the guest-request virtqueue; NULL after a resume failed to set it up
- * @req_lock: serialises requests: one request is in flight at a time, and
+ * struct vmem_requests - requests to the device, one at a time
+ * @lock: serialises requests: one request is in flight at a time, and
  *	@req and @resp belong to it
  * @resp_wq: woken when the device has answered
  * @req: request buffer
  * @resp: response buffer
- * @req_stats: requests by type and response (last column: unknown response)
- * @cfg: device config as last read by the worker
- * @geo: layout of the region
- * @blocks: memory block states and plugged sub blocks
- * @hotplug_lock: protects @blocks and @hotplug_active against the memory
+ */
+struct vmem_requests {
+	struct mutex lock;		/* one request in flight */
+	wait_queue_head_t resp_wq;
+	struct virtio_mem_req req;
+	struct virtio_mem_resp resp;
+};
+
+/**
+ * struct vmem_hotplug - the block states against core mm's onlining and
+ *	offlining
+ * @lock: protects the device's @blocks and @active against the memory
  *	notifier and the online-page callback, each of which takes it only for
  *	the duration of one call. Never held while calling into memory hotplug
  *	(add/offline/remove), nor across notifier calls (lockdep rightly
  *	objects to a mutex held from one memory_notify() to the next).
- * @hotplug_active: an online or offline of one of our memory blocks is
- *	between MEM_GOING_* and its end; the worker takes @hotplug_lock only
- *	while it is false (vmem_lock_blocks()), so a memory block never changes
- *	its online state while the worker holds the lock. Written by the
- *	notifier, which core mm serialises.
- * @hotplug_wq: woken when @hotplug_active turns false
+ * @active: an online or offline of one of our memory blocks is between
+ *	MEM_GOING_* and its end; the worker takes @lock only while it is false
+ *	(vmem_lock_blocks()), so a memory block never changes its online state
+ *	while the worker holds the lock. Written by the notifier, which core mm
+ *	serialises.
+ * @wq: woken when @active turns false
  * @closing: remove() is about to unregister the memory notifier: new
  *	onlines and offlines of our memory blocks are refused, so none is
- *	half done when the notifier goes (set under @hotplug_lock while no
- *	operation is active)
+ *	half done when the notifier goes (set under @lock while no operation
+ *	is active)
  * @memmap_on_memory: try to host each memory block's memmap in the block
  *	(Sub Block Mode only); cleared when the kernel refuses
  * @adding: the worker is inside add_memory_driver_managed()
  * @add_online_failed: the kernel tried to online memory while @adding and
  *	a memory notifier refused; written by the notifier in the worker's
  *	own call chain
- * @nid: NUMA node of the memory
- * @mgid: memory group id, so online policies see the device as one unit
- * @region_res: the claimed device region, parent of the added memory
- * @region_name: the region's name in /proc/iomem (the device's name)
- * @ram_name: the name of the memory added below it
- * @mem_nb: memory notifier
- * @list: entry in vmem_devices
+ */
+struct vmem_hotplug {
+	struct mutex lock;		/* blocks vs. online/offline */
+	bool active;
+	wait_queue_head_t wq;
+	bool closing;
+	bool memmap_on_memory;
+	bool adding;
+	bool add_online_failed;
+};
+
+/**
+ * struct vmem_worker - the worker and what it keeps between runs
  * @work: the worker; all plugging and unplugging happens in it
  * @stop_lock: protects @stopping against the config-change interrupt
  * @stopping: the device is going away: queue no more work
  * @config_changed: set on a config change, cleared when the worker reads
  *	the config; long operations check it between steps
  * @unplug_all_pending: memory was plugged at probe; UNPLUG_ALL first
- * @broken: the device misbehaved; nothing more is sent to it
  * @retry_ms: current retry delay, 0 when the last run succeeded
+ * @pressure_backoff_ms: current pause after memory pressure stopped an
+ *	unplug, 0 when the last run did not stop for it
+ * @inject_error: debugfs asked the worker to send a request the device
+ *	must answer with ERROR, to exercise that path against a real device
  * @shortfall: bytes between the plugged size and the target, when the
  *	worker could not reach it
  * @shortfall_reason: why, for sysfs; a static string
  * @last_error: the last failed result of a worker run, 0 if none yet
  * @last_error_reason: what it meant; a static string
  * @reported_size: plugged size last announced in the kernel log
+ */
+struct vmem_worker {
+	struct delayed_work work;
+	spinlock_t stop_lock;		/* @stopping vs. config irq */
+	bool stopping;
+	atomic_t config_changed;
+	bool unplug_all_pending;
+	unsigned int retry_ms;
+	unsigned int pressure_backoff_ms;
+	bool inject_error;
+	u64 shortfall;
+	const char *shortfall_reason;
+	int last_error;
+	const char *last_error_reason;
+	u64 reported_size;
+};
+
+/**
+ * struct vmem_guard - the last judgement of an unplug step (guard.c)
+ * @stalls_seen: allocation stalls when the last unplug step was judged (or
+ *	the run began), the start of the window the next step is judged on
+ * @held: bytes the last judged step may take, reserved against the steps
+ *	of other devices (vmem_guard_reserved) until the next judgement or the
+ *	end of the run
+ * @avail: MemAvailable at the last judgement (less other devices'
+ *	reservations), for the shortfall reason
+ * @floor: the safety floor at the last judgement
+ * @kernel_avail: memory available in the kernel zones at the last
+ *	judgement (less other devices' reservations)
+ * @kernel_floor: what the kernel zones must keep available
+ * @kernel_stop: the kernel zones, not the guest as a whole, stopped the
+ *	last judged step (which reason the shortfall gives)
+ * @stalls: other tasks' stalls in the window that stopped the last unplug
+ *	for pressure
+ */
+struct vmem_guard {
+	struct vmem_stalls stalls_seen;
+	u64 held;
+	u64 avail;
+	u64 floor;
+	u64 kernel_avail;
+	u64 kernel_floor;
+	bool kernel_stop;
+	u64 stalls;
+};
+
+/**
+ * struct vmem_stats - counters, for debugfs
+ * @requests: requests by type and response (last column: unknown response)
  * @retries: delayed retries scheduled after transient failures
  * @ns_requests: time spent waiting for the device's answers
  * @ns_add: time spent in add_memory_driver_managed() (includes onlining)
@@ -133,60 +196,82 @@
  * @offline_timeouts: whole-block offlines abandoned after offline_timeout_ms
  * @offline_fallbacks: whole-block offlines that failed, so the block was
  *	unplugged page by page
- * @stalls_seen: allocation stalls when the last unplug step was judged (or
- *	the run began), the start of the window the next step is judged on
- * @guard_held: bytes the last judged step may take, reserved against the
- *	steps of other devices (vmem_guard_reserved) until the next judgement
- *	or the end of the run
- * @guard_avail: MemAvailable at the last judgement (less other devices'
- *	reservations), for the shortfall reason
- * @guard_floor: the safety floor at the last judgement
- * @guard_kernel_avail: memory available in the kernel zones at the last
- *	judgement (less other devices' reservations)
- * @guard_kernel_floor: what the kernel zones must keep available
- * @guard_kernel_stop: the kernel zones, not the guest as a whole, stopped
- *	the last judged step (which reason the shortfall gives)
- * @guard_stalls: other tasks' stalls in the window that stopped the last
- *	unplug for pressure
- * @pressure_backoff_ms: current pause after memory pressure stopped an
- *	unplug, 0 when the last run did not stop for it
  * @floor_stops: worker runs the safety floor stopped (one a
  *	VMEM_FLOOR_RETRY_MS while it holds)
  * @floor_shrunk_steps: unplug steps the floor let only partly go
  * @pressure_stops: worker runs memory pressure stopped
- * @inject_error: debugfs asked the worker to send a request the device
- *	must answer with ERROR, to exercise that path against a real device
- * @debugfs: the device's debugfs directory
- * @kdump: running in a kdump capture kernel: no hotplug, only answers for
- *	/proc/vmcore
- * @vmcore_cb: the /proc/vmcore callback in kdump mode
- * @state_lock: protects the STATE cache below in kdump mode
+ */
+struct vmem_stats {
+	atomic64_t requests[4][5];
+	atomic64_t retries;
+	atomic64_t ns_requests;
+	atomic64_t ns_add;
+	atomic64_t ns_offline;
+	atomic64_t ns_take;
+	atomic64_t offline_timeouts;
+	atomic64_t offline_fallbacks;
+	atomic64_t floor_stops;
+	atomic64_t floor_shrunk_steps;
+	atomic64_t pressure_stops;
+};
+
+#ifdef CONFIG_PROC_VMCORE
+/**
+ * struct vmem_vmcore - what kdump mode answers /proc/vmcore from (kdump.c)
+ * @cb: the /proc/vmcore callback
+ * @lock: protects the STATE cache below
  * @state_start: start of the range whose state is cached
  * @state_end: end of the cached range, 0 when nothing is cached
  * @state_plugged: the cached range is plugged
  * @mixed_start: start of the last memory block the device called MIXED
  * @mixed_end: its end, 0 when there is none
  */
+struct vmem_vmcore {
+	struct vmcore_cb cb;
+	struct mutex lock;		/* the STATE cache */
+	u64 state_start;
+	u64 state_end;
+	bool state_plugged;
+	u64 mixed_start;
+	u64 mixed_end;
+};
+#endif
+
+/**
+ * struct vmem - one virtio-mem device
+ * @vdev: the virtio device
+ * @vq: the guest-request virtqueue; NULL after a resume failed to set it up
+ * @rq: requests to the device
+ * @cfg: device config as last read by the worker
+ * @geo: layout of the region
+ * @blocks: memory block states and plugged sub blocks, guarded by
+ *	@hotplug.lock
+ * @hotplug: the block states against onlining and offlining
+ * @nid: NUMA node of the memory
+ * @mgid: memory group id, so online policies see the device as one unit
+ * @region_res: the claimed device region, parent of the added memory
+ * @region_name: the region's name in /proc/iomem (the device's name)
+ * @ram_name: the name of the memory added below it
+ * @mem_nb: memory notifier
+ * @list: entry in vmem_devices
+ * @worker: the worker
+ * @broken: the device misbehaved; nothing more is sent to it
+ * @guard: the last judgement of an unplug step
+ * @stats: counters
+ * @debugfs: the device's debugfs directory
+ * @kdump: running in a kdump capture kernel: no hotplug, only answers for
+ *	/proc/vmcore
+ * @vmcore: kdump mode's answers for /proc/vmcore
+ */
 struct vmem {
 	struct virtio_device *vdev;
 	struct virtqueue *vq;
-
-	struct mutex req_lock;		/* one request in flight */
-	wait_queue_head_t resp_wq;
-	struct virtio_mem_req req;
-	struct virtio_mem_resp resp;
-	atomic64_t req_stats[4][5];
+	struct vmem_requests rq;
 
 	struct vmem_config cfg;
 	struct vmem_geometry geo;
 	struct vmem_blocks blocks;
-	struct mutex hotplug_lock;	/* @blocks vs. online/offline */
-	bool hotplug_active;
-	wait_queue_head_t hotplug_wq;
-	bool closing;
-	bool memmap_on_memory;
-	bool adding;
-	bool add_online_failed;
+	struct vmem_hotplug hotplug;
 
 	int nid;
 	int mgid;
@@ -196,78 +281,45 @@ struct vmem {
 	struct notifier_block mem_nb;
 	struct list_head list;
 
-	struct delayed_work work;
-	spinlock_t stop_lock;		/* @stopping vs. config irq */
-	bool stopping;
-	atomic_t config_changed;
-	bool unplug_all_pending;
+	struct vmem_worker worker;
 	bool broken;
-	unsigned int retry_ms;
-	u64 shortfall;
-	const char *shortfall_reason;
-	int last_error;
-	const char *last_error_reason;
-	u64 reported_size;
-	atomic64_t retries;
-	atomic64_t ns_requests;
-	atomic64_t ns_add;
-	atomic64_t ns_offline;
-	atomic64_t ns_take;
-	atomic64_t offline_timeouts;
-	atomic64_t offline_fallbacks;
-	struct vmem_stalls stalls_seen;
-	u64 guard_held;
-	u64 guard_avail;
-	u64 guard_floor;
-	u64 guard_kernel_avail;
-	u64 guard_kernel_floor;
-	bool guard_kernel_stop;
-	u64 guard_stalls;
-	unsigned int pressure_backoff_ms;
-	atomic64_t floor_stops;
-	atomic64_t floor_shrunk_steps;
-	atomic64_t pressure_stops;
-	bool inject_error;
+	struct vmem_guard guard;
+	struct vmem_stats stats;
 	struct dentry *debugfs;
 
 	bool kdump;
 #ifdef CONFIG_PROC_VMCORE
-	struct vmcore_cb vmcore_cb;
-	struct mutex state_lock;	/* the STATE cache */
-	u64 state_start;
-	u64 state_end;
-	bool state_plugged;
-	u64 mixed_start;
-	u64 mixed_end;
+	struct vmem_vmcore vmcore;
 #endif
 };
 
 /*
- * Take @hotplug_lock once no online or offline of our memory is under way:
- * how the worker locks the block states (the memory notifier and the
- * online-page callback take @hotplug_lock directly, for one call each).
+ * Take @vm->hotplug.lock once no online or offline of our memory is under
+ * way: how the worker locks the block states (the memory notifier and the
+ * online-page callback take the lock directly, for one call each).
  */
 static inline void vmem_lock_blocks(struct vmem *vm)
 {
 	for (;;) {
-		mutex_lock(&vm->hotplug_lock);
-		if (!vm->hotplug_active)
+		mutex_lock(&vm->hotplug.lock);
+		if (!vm->hotplug.active)
 			return;
-		mutex_unlock(&vm->hotplug_lock);
-		wait_event(vm->hotplug_wq, !READ_ONCE(vm->hotplug_active));
+		mutex_unlock(&vm->hotplug.lock);
+		wait_event(vm->hotplug.wq, !READ_ONCE(vm->hotplug.active));
 	}
 }
 
 /* Release what vmem_lock_blocks() took. */
 static inline void vmem_unlock_blocks(struct vmem *vm)
 {
-	mutex_unlock(&vm->hotplug_lock);
+	mutex_unlock(&vm->hotplug.lock);
 }
 
 /* Long operations stop between steps when the config changed. */
 static inline bool vmem_should_restart(struct vmem *vm)
 {
-	return !READ_ONCE(vm->stopping) && atomic_read(&vm->config_changed);
+	return !READ_ONCE(vm->worker.stopping) &&
+	       atomic_read(&vm->worker.config_changed);
 }
 
 /* Bytes plugged, by the driver's count. */

@@ -54,19 +54,19 @@ static int vmem_run(struct vmem *vm)
 	u64 target, plugged;
 	int rc, removal;
 
-	if (READ_ONCE(vm->inject_error)) {
-		WRITE_ONCE(vm->inject_error, false);
+	if (READ_ONCE(vm->worker.inject_error)) {
+		WRITE_ONCE(vm->worker.inject_error, false);
 		dev_info(&vm->vdev->dev, "debugfs: sending an invalid request\n");
 		rc = vmem_send_invalid_request(vm);
 		if (rc)
 			return rc;
 	}
 
-	if (vm->unplug_all_pending) {
+	if (vm->worker.unplug_all_pending) {
 		rc = vmem_unplug_all(vm);
 		if (rc)
 			return rc;
-		vm->unplug_all_pending = false;
+		vm->worker.unplug_all_pending = false;
 		/* The device may resize the usable region on UNPLUG_ALL. */
 		rc = vmem_refresh_config(vm);
 		if (rc)
@@ -84,8 +84,8 @@ static int vmem_run(struct vmem *vm)
 	 * pressure, from before the pause, so pressure that went on during
 	 * it stops the unplug again before it takes anything.
 	 */
-	if (!vm->pressure_backoff_ms)
-		vmem_stalls_sample(&vm->stalls_seen);
+	if (!vm->worker.pressure_backoff_ms)
+		vmem_stalls_sample(&vm->guard.stalls_seen);
 
 	target = vmem_target_bytes(vm) / vmem_unit_size(&vm->geo);
 	plugged = vmem_plugged_bytes(vm) / vmem_unit_size(&vm->geo);
@@ -124,22 +124,22 @@ static int vmem_run(struct vmem *vm)
  */
 void vmem_shortfall_reason_format(struct vmem *vm, char *buf, size_t size)
 {
-	const char *reason = READ_ONCE(vm->shortfall_reason);
+	const char *reason = READ_ONCE(vm->worker.shortfall_reason);
 
-	if (reason == vmem_reason_floor && READ_ONCE(vm->guard_kernel_stop))
+	if (reason == vmem_reason_floor && READ_ONCE(vm->guard.kernel_stop))
 		scnprintf(buf, size,
 			  "%s: kernel zones %llu MiB available, floor %llu MiB",
-			  reason, READ_ONCE(vm->guard_kernel_avail) >> 20,
-			  READ_ONCE(vm->guard_kernel_floor) >> 20);
+			  reason, READ_ONCE(vm->guard.kernel_avail) >> 20,
+			  READ_ONCE(vm->guard.kernel_floor) >> 20);
 	else if (reason == vmem_reason_floor)
 		scnprintf(buf, size, "%s: %llu MiB available, floor %llu MiB",
-			  reason, READ_ONCE(vm->guard_avail) >> 20,
-			  READ_ONCE(vm->guard_floor) >> 20);
+			  reason, READ_ONCE(vm->guard.avail) >> 20,
+			  READ_ONCE(vm->guard.floor) >> 20);
 	else if (reason == vmem_reason_pressure)
 		scnprintf(buf, size,
 			  "%s (%llu allocation stalls), backing off; floor %llu MiB",
-			  reason, READ_ONCE(vm->guard_stalls),
-			  READ_ONCE(vm->guard_floor) >> 20);
+			  reason, READ_ONCE(vm->guard.stalls),
+			  READ_ONCE(vm->guard.floor) >> 20);
 	else
 		scnprintf(buf, size, "%s", reason ?: "none");
 }
@@ -148,11 +148,11 @@ static void vmem_set_shortfall(struct vmem *vm, const char *reason)
 {
 	u64 target = vmem_target_bytes(vm), plugged = vmem_plugged_bytes(vm);
 	u64 gap = target > plugged ? target - plugged : plugged - target;
-	bool changed = READ_ONCE(vm->shortfall_reason) != reason;
+	bool changed = READ_ONCE(vm->worker.shortfall_reason) != reason;
 	char why[128];
 
-	WRITE_ONCE(vm->shortfall, reason ? gap : 0);
-	WRITE_ONCE(vm->shortfall_reason, reason);
+	WRITE_ONCE(vm->worker.shortfall, reason ? gap : 0);
+	WRITE_ONCE(vm->worker.shortfall_reason, reason);
 	if (reason && changed) {
 		vmem_shortfall_reason_format(vm, why, sizeof(why));
 		dev_info(&vm->vdev->dev,
@@ -170,10 +170,10 @@ void vmem_schedule(struct vmem *vm, unsigned long delay)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&vm->stop_lock, flags);
-	if (!vm->stopping)
-		mod_delayed_work(system_freezable_wq, &vm->work, delay);
-	spin_unlock_irqrestore(&vm->stop_lock, flags);
+	spin_lock_irqsave(&vm->worker.stop_lock, flags);
+	if (!vm->worker.stopping)
+		mod_delayed_work(system_freezable_wq, &vm->worker.work, delay);
+	spin_unlock_irqrestore(&vm->worker.stop_lock, flags);
 }
 
 /* The one place that turns a result into what happens next. */
@@ -183,22 +183,22 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 	const char *reason;
 
 	if (res != VMEM_RES_PRESSURE)
-		vm->pressure_backoff_ms = 0;
+		vm->worker.pressure_backoff_ms = 0;
 	switch (vmem_result_action(res, &reason)) {
 	case VMEM_ACT_DONE:
-		vm->retry_ms = 0;
+		vm->worker.retry_ms = 0;
 		vmem_set_shortfall(vm, NULL);
 		/* Plugging is in whole units: say so when that falls short. */
 		if (vm->cfg.requested_size != vmem_plugged_bytes(vm)) {
-			WRITE_ONCE(vm->shortfall,
+			WRITE_ONCE(vm->worker.shortfall,
 				   vm->cfg.requested_size - vmem_plugged_bytes(vm));
-			WRITE_ONCE(vm->shortfall_reason,
+			WRITE_ONCE(vm->worker.shortfall_reason,
 				   "requested size not a multiple of the plug unit");
 		}
-		if (vm->reported_size != vmem_plugged_bytes(vm)) {
-			vm->reported_size = vmem_plugged_bytes(vm);
+		if (vm->worker.reported_size != vmem_plugged_bytes(vm)) {
+			vm->worker.reported_size = vmem_plugged_bytes(vm);
 			dev_info(&vm->vdev->dev, "plugged %llu MiB (requested %llu MiB)\n",
-				 vm->reported_size >> 20,
+				 vm->worker.reported_size >> 20,
 				 vm->cfg.requested_size >> 20);
 		}
 		return;
@@ -216,50 +216,54 @@ static void vmem_retry_policy(struct vmem *vm, int rc)
 		 */
 		vmem_set_shortfall(vm, reason);
 		if (res == VMEM_RES_FLOOR) {
-			atomic64_inc(&vm->floor_stops);
+			atomic64_inc(&vm->stats.floor_stops);
 			vmem_schedule(vm, msecs_to_jiffies(VMEM_FLOOR_RETRY_MS));
 			return;
 		}
-		vm->pressure_backoff_ms = vmem_backoff_next(vm->pressure_backoff_ms,
-							    VMEM_FLOOR_RETRY_MS,
-							    VMEM_PRESSURE_RETRY_MAX_MS);
-		atomic64_inc(&vm->pressure_stops);
-		vmem_schedule(vm, msecs_to_jiffies(vm->pressure_backoff_ms));
+		vm->worker.pressure_backoff_ms =
+			vmem_backoff_next(vm->worker.pressure_backoff_ms,
+					  VMEM_FLOOR_RETRY_MS,
+					  VMEM_PRESSURE_RETRY_MAX_MS);
+		atomic64_inc(&vm->stats.pressure_stops);
+		vmem_schedule(vm,
+			      msecs_to_jiffies(vm->worker.pressure_backoff_ms));
 		return;
 	case VMEM_ACT_STOP:
 		WRITE_ONCE(vm->broken, true);
 		vmem_set_shortfall(vm, reason);
-		WRITE_ONCE(vm->last_error, rc);
-		WRITE_ONCE(vm->last_error_reason, reason);
+		WRITE_ONCE(vm->worker.last_error, rc);
+		WRITE_ONCE(vm->worker.last_error_reason, reason);
 		return;
 	case VMEM_ACT_BACK_OFF:
 		break;
 	}
 	vmem_set_shortfall(vm, reason);
-	WRITE_ONCE(vm->last_error, rc);
-	WRITE_ONCE(vm->last_error_reason, reason);
-	atomic64_inc(&vm->retries);
-	vm->retry_ms = vmem_backoff_next(vm->retry_ms, vmem_retry_min_ms,
-					 max(vmem_retry_min_ms,
-					     vmem_retry_max_ms));
-	vmem_schedule(vm, msecs_to_jiffies(vm->retry_ms));
+	WRITE_ONCE(vm->worker.last_error, rc);
+	WRITE_ONCE(vm->worker.last_error_reason, reason);
+	atomic64_inc(&vm->stats.retries);
+	vm->worker.retry_ms = vmem_backoff_next(vm->worker.retry_ms,
+						vmem_retry_min_ms,
+						max(vmem_retry_min_ms,
+						    vmem_retry_max_ms));
+	vmem_schedule(vm, msecs_to_jiffies(vm->worker.retry_ms));
 }
 
 /**
  * vmem_work_fn() - the worker: one run towards the requested size
- * @work: the device's @work
+ * @work: the device's @worker.work
  *
  * All plugging and unplugging happens here; vmem_retry_policy() decides
  * what happens after the run.
  */
 void vmem_work_fn(struct work_struct *work)
 {
-	struct vmem *vm = container_of(to_delayed_work(work), struct vmem, work);
+	struct vmem *vm = container_of(to_delayed_work(work), struct vmem,
+				       worker.work);
 	int rc, slot;
 
 	if (READ_ONCE(vm->broken))
 		return;
-	atomic_set(&vm->config_changed, 0);
+	atomic_set(&vm->worker.config_changed, 0);
 	if (vmem_refresh_config(vm))
 		return;
 	/* Its migrations are the driver's: their stalls are no pressure. */
@@ -287,6 +291,6 @@ void vmem_config_changed(struct virtio_device *vdev)
 		dev_dbg(&vdev->dev, "kdump mode: config change ignored\n");
 		return;
 	}
-	atomic_set(&vm->config_changed, 1);
+	atomic_set(&vm->worker.config_changed, 1);
 	vmem_schedule(vm, 0);
 }
