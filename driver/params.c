@@ -131,7 +131,7 @@ int vmem_floor_parse(const char *val, int *floor_mb)
 }
 
 /**
- * vmem_floor_show() - print a safety floor setting as vmem_floor_parse() reads it
+ * vmem_floor_show() - print a safety floor setting for vmem_floor_parse()
  * @buf: the page to print to
  * @floor_mb: the setting: VMEM_FLOOR_AUTO, or MiB
  *

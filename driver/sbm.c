@@ -88,12 +88,12 @@ int vmem_sbm_plug(struct vmem *vm, u64 nb_sbs)
  */
 static int vmem_sbm_offline_and_unplug_mb(struct vmem *vm, u64 mb_id)
 {
+	const unsigned int timeout_ms = READ_ONCE(vmem_offline_timeout_ms);
 	struct vmem_mb *mb = vmem_mb_get(&vm->blocks, mb_id);
 	int rc;
 
 	rc = vmem_offline_and_remove_bounded(vm, vmem_mb_id_to_phys(&vm->geo, mb_id),
-					     vm->geo.mb_size,
-					     READ_ONCE(vmem_offline_timeout_ms));
+					     vm->geo.mb_size, timeout_ms);
 	if (rc) {
 		atomic64_inc(&vm->stats.offline_fallbacks);
 		return VMEM_MEM_BUSY;
