@@ -14,7 +14,10 @@
 KERNEL ?= debian
 # The guest tests read the lane (tests/guest/conftest.py: debian_lane).
 export RIG_LANE := $(KERNEL)
-KO_SRCS := Kbuild kernel-features.mk virtio_mem.c vmem_logic.h virtio_mem_trace.h
+# The files virtio_mem.ko is built from, the one list of them: Kbuild names
+# the objects, and whatever copies or checks the sources (the patched lane
+# here, tests/kernel/bisect, tests/hygiene, tests/dkms-check) is given this.
+KO_SRCS := Kbuild kernel-features.mk $(sort $(wildcard driver/*.c driver/*.h))
 PROBE_SRCS := tests/kmod/Kbuild tests/kmod/mm_probe.c kernel-features.mk
 ifeq ($(KERNEL),patched)
 PATCHED := $(CURDIR)/tests/build/kernel
@@ -58,7 +61,7 @@ all: modules
 ifeq ($(KERNEL),patched)
 modules: $(CURDIR)/tests/build/kernel/release
 	mkdir -p $(KO_DIR)
-	cp $(KO_SRCS) $(KO_DIR)/
+	cp --parents $(KO_SRCS) $(KO_DIR)/
 	$(MAKE) -C $(KDIR) M=$(KO_DIR) modules
 else
 modules: deps-build
@@ -88,7 +91,7 @@ deps: deps-test
 
 # Every prefix of the series builds (slow: not part of check).
 kernel-bisect:
-	tests/kernel/bisect
+	tests/kernel/bisect $(KO_SRCS)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true

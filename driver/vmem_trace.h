@@ -8,8 +8,8 @@
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM virtio_mem
 
-#if !defined(VIRTIO_MEM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
-#define VIRTIO_MEM_TRACE_H
+#if !defined(VMEM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define VMEM_TRACE_H
 
 #include <linux/tracepoint.h>
 #include "vmem_logic.h"
@@ -155,10 +155,10 @@ TRACE_EVENT(vmem_guard,
 		  __entry->movable_free)
 );
 
-#endif /* VIRTIO_MEM_TRACE_H */
+#endif /* VMEM_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH
 #define TRACE_INCLUDE_PATH .
 #undef TRACE_INCLUDE_FILE
-#define TRACE_INCLUDE_FILE virtio_mem_trace
+#define TRACE_INCLUDE_FILE vmem_trace
 #include <trace/define_trace.h>
