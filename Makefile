@@ -116,7 +116,7 @@ check-unit check-fuzz check-guest check-hygiene check-tools: deps-test
 check-guest run: modules probe
 
 # Benchmarks against the stock driver (not part of check): bench/results/.
-bench: modules deps-test
+bench: modules deps-test rig-helpers
 	@tests/ensure-packages gnuplot-nox
 	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 

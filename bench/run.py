@@ -504,7 +504,7 @@ def main():
     for ko in DRIVERS.values():
         if not ko.is_file():
             sys.exit(f'bench: {ko} missing (run make)')
-    helpers = vmrig.build_helpers()
+    helpers = vmrig.guest_programs()
     names = args.only or list(SCENARIOS)
     plan = []
     for rep in range(args.reps):

@@ -212,7 +212,7 @@ def guest_name(settings):
 
 @pytest.fixture(scope='session')
 def helpers():
-    return vmrig.build_helpers()
+    return vmrig.guest_programs()
 
 
 @pytest.fixture(scope='session')

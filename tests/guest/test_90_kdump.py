@@ -199,7 +199,7 @@ def run_kdump(workdir, name, steps, append='kdump.readall',
     # Unique per run: another pytest run of this module may be going on.
     backend = kdump.SHM_DIR / f'vmrig-kdump-{os.getpid()}-{name}'
     g = kdump.KdumpGuest(name=f'kdump-{name}', ko=KO,
-                         helpers=vmrig.build_helpers(), dump_disk=s.raw,
+                         helpers=vmrig.guest_programs(), dump_disk=s.raw,
                          backend_file=backend, **SETTINGS)
     with g:
         s.reserved = g.crash_reserved()

@@ -294,7 +294,7 @@ def capture_files(ko, release=vmrig.KERNEL_RELEASE):
                   moddir / 'drivers/block/virtio_blk.ko'))
     if ko:
         files.append(('vmem/virtio_mem.ko', 0o644, Path(ko).resolve()))
-    memtool = next(p for p in vmrig.build_helpers() if p.name == 'memtool')
+    memtool = next(p for p in vmrig.guest_programs() if p.name == 'memtool')
     files.append(('bin/memtool', 0o755, memtool))
     files += dynamic_binary_files([MAKEDUMPFILE])
     for name, _, src in files:

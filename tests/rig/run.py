@@ -98,7 +98,7 @@ def main():
     args = ap.parse_args()
 
     vmrig.setup_console_logging()
-    helpers = vmrig.build_helpers()
+    helpers = vmrig.guest_programs()
     interactive = sys.stdin.isatty()
     settings = dict(boot=args.boot, region=args.region, block=args.block,
                     requested=args.requested, online=args.online,

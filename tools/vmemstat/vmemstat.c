@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "size.h"
+
 #define DRIVER_DIR "/sys/bus/virtio/drivers/virtio_mem"
 #define DEBUGFS_DIR "/sys/kernel/debug/virtio_mem"
 
@@ -54,40 +56,28 @@ static unsigned long long attr_u64(const char *dev, const char *name)
 	return strtoull(buf, NULL, 0);
 }
 
-/* "1028 MiB", "4 GiB", "512 KiB": exact, in the largest unit that fits. */
-static const char *fmt_size(unsigned long long bytes, char *buf, size_t len)
-{
-	static const char * const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned int u = 0;
-
-	while (u < 4 && bytes && !(bytes % 1024)) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%llu %s", bytes, units[u]);
-	return buf;
-}
-
 static void print_header(const char *dev)
 {
-	char mode[16] = "?", reason[128] = "none", a[32], b[32], c[32], d[32];
+	char mode[16] = "?", reason[128] = "none";
+	char a[SIZE_STR_MAX], b[SIZE_STR_MAX], c[SIZE_STR_MAX], d[SIZE_STR_MAX];
 	unsigned long long shortfall = attr_u64(dev, "shortfall");
 
 	read_attr(dev, "mode", mode, sizeof(mode));
 	read_attr(dev, "shortfall_reason", reason, sizeof(reason));
 	printf("%s: %s, device block %s, %s %s, region %#llx +%s\n", dev,
 	       strcmp(mode, "bbm") ? "Sub Block Mode" : "Big Block Mode",
-	       fmt_size(attr_u64(dev, "block_size"), a, sizeof(a)),
+	       size_format_iec(attr_u64(dev, "block_size"), a),
 	       strcmp(mode, "bbm") ? "sub block" : "big block",
-	       fmt_size(attr_u64(dev, strcmp(mode, "bbm") ? "sub_block_size" :
-				 "big_block_size"), b, sizeof(b)),
+	       size_format_iec(attr_u64(dev, strcmp(mode, "bbm") ?
+					 "sub_block_size" : "big_block_size"),
+			       b),
 	       attr_u64(dev, "region_addr"),
-	       fmt_size(attr_u64(dev, "region_size"), c, sizeof(c)));
+	       size_format_iec(attr_u64(dev, "region_size"), c));
 	printf("  plugged %s, requested %s",
-	       fmt_size(attr_u64(dev, "plugged_size"), a, sizeof(a)),
-	       fmt_size(attr_u64(dev, "requested_size"), d, sizeof(d)));
+	       size_format_iec(attr_u64(dev, "plugged_size"), a),
+	       size_format_iec(attr_u64(dev, "requested_size"), d));
 	if (shortfall)
-		printf(", short by %s: %s", fmt_size(shortfall, b, sizeof(b)),
+		printf(", short by %s: %s", size_format_iec(shortfall, b),
 		       reason);
 	printf("\n");
 }
@@ -97,7 +87,7 @@ static void print_block(const char *line, unsigned long long sb_size)
 {
 	char name[32], state[32], map[160];
 	unsigned long long plugged = 0;
-	char sz[32];
+	char sz[SIZE_STR_MAX];
 	size_t i;
 
 	if (sscanf(line, "%31s %31s %159s", name, state, map) != 3)
@@ -107,7 +97,7 @@ static void print_block(const char *line, unsigned long long sb_size)
 	for (i = 0; map[i]; i++)
 		plugged += map[i] == '#';
 	printf("  %-12s %-15s %9s  ", name, state,
-	       fmt_size(plugged * sb_size, sz, sizeof(sz)));
+	       size_format_iec(plugged * sb_size, sz));
 	for (i = 0; map[i]; i++) {
 		if (use_color)
 			fputs(map[i] == '#' ? "\033[32m#\033[0m" : "\033[2m.\033[0m",

@@ -61,7 +61,7 @@ from .guest import (
     Guest, GuestCommandError, GuestProcess, device_path, vmem_device_args)
 from .initramfs import (
     FAULT_INJECT_MODULES, GUEST_PROGRAMS, INIT_SCRIPT, VIRTIO_MODULES,
-    build_helpers, build_initramfs, cached_initramfs, concat_archives,
+    guest_programs, build_initramfs, cached_initramfs, concat_archives,
     gzip_newc,
     initramfs_inputs, initramfs_key, list_initramfs, newc_archive)
 from .kernel import boot_image, kernel_image, module_dir
@@ -81,7 +81,7 @@ __all__ = [
     'GUEST_DRIVER_DIR', 'GUEST_MEMORY_DIR', 'SIZE_EVENT', 'Guest',
     'GuestCommandError', 'GuestProcess', 'device_path', 'vmem_device_args',
     'FAULT_INJECT_MODULES', 'GUEST_PROGRAMS', 'INIT_SCRIPT',
-    'VIRTIO_MODULES', 'build_helpers', 'build_initramfs',
+    'VIRTIO_MODULES', 'guest_programs', 'build_initramfs',
     'cached_initramfs', 'concat_archives', 'gzip_newc', 'initramfs_inputs',
     'initramfs_key', 'list_initramfs', 'newc_archive', 'boot_image',
     'kernel_image', 'module_dir', 'QMP', 'QMPError', 'GiB', 'KiB', 'MiB',

@@ -1,12 +1,11 @@
 """The guest's initramfs: what it holds, its /init, the newc archive
 writer, and the cache of built images (by content of every input); the
-static guest programs it carries."""
+static guest programs it carries (built by make)."""
 
 import gzip
 import hashlib
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 from .base import (BUSYBOX, CACHE_DIR, HELPERS_DIR, KERNEL_RELEASE, REPO_DIR,
@@ -217,18 +216,21 @@ def concat_archives(archives, out):
 
 
 # Static guest programs: the test helper and the project's guest tool.
-GUEST_PROGRAMS = [HELPERS_DIR / 'memtool.c',
-                  REPO_DIR / 'tools' / 'vmemstat' / 'vmemstat.c']
+# make builds them (rig-helpers) and passes their paths; the rig only
+# finds them.
+GUEST_PROGRAMS = {'memtool': ('RIG_MEMTOOL', HELPERS_DIR / 'memtool'),
+                  'vmemstat': ('RIG_VMEMSTAT',
+                               REPO_DIR / 'tools' / 'vmemstat' / 'vmemstat')}
 
 
-def build_helpers(out_dir=HELPERS_DIR):
-    """Compile the static guest programs if their source is newer."""
-    outs = []
-    for src in GUEST_PROGRAMS:
-        out = Path(out_dir) / src.stem
-        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-            log.info('compiling %s', out)
-            subprocess.run(['gcc', '-static', '-O2', '-Wall', '-Wextra',
-                            '-Werror', '-o', str(out), str(src)], check=True)
-        outs.append(out)
-    return outs
+def guest_programs():
+    """Paths of the static guest programs make built (RIG_MEMTOOL,
+    RIG_VMEMSTAT; by default where make puts them)."""
+    paths = []
+    for name, (var, default) in GUEST_PROGRAMS.items():
+        path = Path(os.environ.get(var) or default)
+        if not path.is_file():
+            raise RigError(f'{name} is not built ({path}): run make '
+                           f'rig-helpers')
+        paths.append(path)
+    return paths

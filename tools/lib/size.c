@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Sizes: binary units (1K = 1024 bytes) as QEMU and the kernel use them.
+ * The host tool (vmemctl) and the guest tool (vmemstat) both use this file.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -65,6 +66,30 @@ bool size_parse(const char *text, uint64_t *bytes)
 	return true;
 }
 
+/*
+ * The one formatter of exact sizes: the largest unit that divides @bytes,
+ * written "1028M" or, with @iec, "1028 MiB" (bytes: "1000" or "1000 B").
+ */
+static const char *format_exact(uint64_t bytes, char buf[SIZE_STR_MAX],
+				bool iec)
+{
+	int i;
+
+	for (i = (int)strlen(size_units) - 1; i >= 0 && bytes; i--) {
+		int shift = 10 * (i + 1);
+
+		if (!(bytes & ((1ULL << shift) - 1))) {
+			snprintf(buf, SIZE_STR_MAX, "%llu%s%c%s",
+				 (unsigned long long)(bytes >> shift),
+				 iec ? " " : "", size_units[i], iec ? "iB" : "");
+			return buf;
+		}
+	}
+	snprintf(buf, SIZE_STR_MAX, "%llu%s", (unsigned long long)bytes,
+		 iec ? " B" : "");
+	return buf;
+}
+
 /**
  * size_format() - exact size in the largest unit that divides it.
  * @bytes: the size
@@ -75,20 +100,20 @@ bool size_parse(const char *text, uint64_t *bytes)
  */
 const char *size_format(uint64_t bytes, char buf[SIZE_STR_MAX])
 {
-	int i;
+	return format_exact(bytes, buf, false);
+}
 
-	for (i = (int)strlen(size_units) - 1; i >= 0 && bytes; i--) {
-		int shift = 10 * (i + 1);
-
-		if (!(bytes & ((1ULL << shift) - 1))) {
-			snprintf(buf, SIZE_STR_MAX, "%llu%c",
-				 (unsigned long long)(bytes >> shift),
-				 size_units[i]);
-			return buf;
-		}
-	}
-	snprintf(buf, SIZE_STR_MAX, "%llu", (unsigned long long)bytes);
-	return buf;
+/**
+ * size_format_iec() - as size_format(), for people: "1028 MiB", "4 GiB",
+ * "0 B".
+ * @bytes: the size
+ * @buf: at least SIZE_STR_MAX bytes
+ *
+ * Return: @buf
+ */
+const char *size_format_iec(uint64_t bytes, char buf[SIZE_STR_MAX])
+{
+	return format_exact(bytes, buf, true);
 }
 
 /**
